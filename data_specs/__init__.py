@@ -1,0 +1,1 @@
+"""Data specifications of neuromct-tf, shipped as YAML files (see :mod:`neuromct_tf.specs`)."""

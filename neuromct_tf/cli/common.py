@@ -1,0 +1,131 @@
+"""Options, logging and progress bars shared by the sub-commands."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from neuromct_tf.errors import InvalidInputError
+from neuromct_tf.specs import DataSpec, load_spec
+
+
+@dataclass
+class CLIState:
+    """Global options of one invocation, set by the top-level callback."""
+
+    verbose: bool = False
+    quiet: bool = False
+
+
+STATE = CLIState()
+
+#: Console for results (standard output); logs and progress go to standard error.
+STDOUT = Console(highlight=False, soft_wrap=True)
+STDERR = Console(stderr=True, highlight=False)
+
+SpecOption = typer.Option(
+    None,
+    "--spec",
+    help="YAML data-spec file merged over the default spec (parameter box, sources, binning, grids).",
+    exists=False,
+    dir_okay=False,
+)
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """Send library logs to standard error: DEBUG with ``--verbose``, WARNING with ``--quiet``, else INFO."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = RichHandler(console=STDERR, show_path=verbose, show_time=verbose, markup=False, rich_tracebacks=False)
+    root = logging.getLogger("neuromct_tf")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def read_spec(path: Optional[Path]) -> DataSpec:
+    """Load the data spec named by ``--spec`` (the default spec when ``None``)."""
+    return load_spec(path)
+
+
+def parse_point(text: str) -> tuple[float, float, float]:
+    """Parse ``kB,fC,LY`` into three floats.
+
+    Raises
+    ------
+    InvalidInputError
+        If the text is not three comma-separated numbers.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise InvalidInputError(f"invalid --point {text!r}: give three numbers kB,fC,LY, e.g. 15.45,0.525,10100")
+    return values  # type: ignore[return-value]
+
+
+def parse_sources(text: Optional[str], spec: DataSpec) -> Optional[list[str]]:
+    """Parse a comma-separated source list, checking each name against the spec."""
+    if text is None:
+        return None
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise InvalidInputError(f"invalid --sources {text!r}: give source names separated by commas")
+    for name in names:
+        spec.source_id(name)
+    return names
+
+
+class RateColumn(ProgressColumn):
+    """Completed units per second, e.g. ``125.3k events/s``."""
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text(f"-- {self.unit}/s", style="progress.data.speed")
+        for factor, prefix in ((1e6, "M"), (1e3, "k"), (1.0, "")):
+            if speed >= factor:
+                return Text(f"{speed / factor:.1f}{prefix} {self.unit}/s", style="progress.data.speed")
+        return Text(f"{speed:.2f} {self.unit}/s", style="progress.data.speed")
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int, unit: str) -> Iterator:
+    """Show a progress bar on standard error (none with ``--quiet``) and yield an ``advance(n)`` function."""
+    if STATE.quiet:
+        yield lambda n: None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=STDERR, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)

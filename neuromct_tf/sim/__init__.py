@@ -1,0 +1,1 @@
+"""Reference detector-response simulation of a JUNO-like liquid-scintillator detector."""

@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny data spec and a runner for the command line."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+
+from neuromct_tf.cli.main import main
+from neuromct_tf.specs import load_spec
+
+# A spec with 3 values per parameter axis and a coarse binning, for fast tests.
+TINY_SPEC_YAML = textwrap.dedent(
+    """
+    binning: {low: 0.0, high: 16.0, num_bins: 160}
+    grids:
+      training:
+        events: 300
+        axes:
+          kB: {values: [6.0, 15.0, 24.0]}
+          fC: {values: [0.0, 0.5, 1.0]}
+          LY: {values: [8000.0, 10000.0, 12000.0]}
+      validation:
+        events: 300
+        axes:
+          kB: {values: [10.5]}
+          fC: {values: [0.25, 0.75]}
+          LY: {values: [9000.0]}
+      testing2:
+        exposures: [100, 200]
+        num_datasets: 2
+    """
+)
+
+
+@pytest.fixture
+def tiny_spec_file(tmp_path):
+    """Path of a YAML spec file with tiny grids."""
+    path = tmp_path / "tiny_spec.yaml"
+    path.write_text(TINY_SPEC_YAML)
+    return path
+
+
+@pytest.fixture
+def tiny_spec(tiny_spec_file):
+    """The tiny :class:`DataSpec`."""
+    return load_spec(tiny_spec_file)
+
+
+@dataclass
+class CLIResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``neuromct-tf`` with a list of arguments in this process and capture its output."""
+
+    def run(*args) -> CLIResult:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CLIResult(code, captured.out, captured.err)
+
+    return run
