@@ -90,3 +90,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 def run() -> None:
     """Console-script entry point: run :func:`main` and exit with its code."""
     sys.exit(main())
+
+
+#: The click command behind ``app``, for the generated CLI reference of the docs.
+cli_command = typer.main.get_command(app)

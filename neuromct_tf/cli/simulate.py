@@ -91,9 +91,10 @@ def _simulate_calibration(spec, out, events, seed, point, sources, layout, overw
         raise InvalidInputError("'calib' needs --events N, the decays per source")
     values = spec.check_point(parse_point(point))
     names = parse_sources(sources, spec) or list(spec.sources)
+    calib_layout = layout_preset(layout)
     with progress_bar("simulate calib", events * len(names), "events") as advance:
         summary = runner.simulate_calibration(
-            spec, values, events, out, seed, layout_preset(layout), sources=names,
+            spec, values, events, out, seed, calib_layout, sources=names,
             overwrite=overwrite, progress_fn=advance,
         )
     _print_summary(summary)

@@ -13,13 +13,13 @@ without it (such as JUNO's ``TRec``) needs one file per source. The unit of the
 NPE values (branch values or histogram axis) is ``kNPE`` (thousands of
 photo-electrons) or ``NPE`` (photo-electrons). The presets are
 
-==========  ======  ============  ========  =====
-preset      kind    object        branch    unit
-==========  ======  ============  ========  =====
-``tree``    tree    ``{source}``  ``npe``   kNPE
-``hist``    hist    ``{source}``  --        kNPE
-``juno``    tree    ``TRec``      ``m_NPE`` NPE
-==========  ======  ============  ========  =====
+==========  ======  ============  =========  =====
+preset      kind    object        branch     unit
+==========  ======  ============  =========  =====
+``tree``    tree    ``{source}``  ``npe``    kNPE
+``hist``    hist    ``{source}``  --         kNPE
+``juno``    tree    ``TRec``      ``m_NPE``  NPE
+==========  ======  ============  =========  =====
 
 :func:`read_calibration` returns the counts of each source in the spec's
 binning. Entries outside the binning are counted (``num_underflow``,
