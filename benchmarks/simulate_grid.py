@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -21,6 +22,18 @@ import time
 
 from neuromct_tf.sim.runner import parse_shard, simulate_grid
 from neuromct_tf.specs import default_spec
+
+
+def cpu_model() -> str:
+    """Return the CPU model name from /proc/cpuinfo (Linux), or the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -46,7 +59,7 @@ def main() -> None:
     peak_workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'unknown CPU'}, {__import__('os').cpu_count()} cores",
+        "machine": f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores",
         "shard": args.shard,
         "jobs": args.jobs,
         "median_decays_per_second": round(median_rate),

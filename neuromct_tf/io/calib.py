@@ -2,7 +2,7 @@
 
 Layouts
 -------
-A :class:`CalibrationLayout` says where a source's data sit in a ROOT file:
+A :class:`CalibrationLayout` gives the location of each source's data in a ROOT file:
 
 - ``tree``: a TTree per source with one entry per trigger and a flat numeric
   branch of NPE values;
@@ -51,7 +51,7 @@ _EDGE_RTOL = 1e-6
 
 @dataclass(frozen=True)
 class CalibrationLayout:
-    """Where the NPE data of each source sit in a calibration file.
+    """Location of the NPE data of each source in a calibration file.
 
     Attributes
     ----------
@@ -206,10 +206,10 @@ def read_calibration(
     Raises
     ------
     InvalidInputError
-        For a missing, foreign or damaged file; a missing object or branch; a
-        branch that is not flat numeric; NaN or negative NPE; a weighted
-        histogram or one whose binning does not align with the spec's; an
-        unknown source name; or an input with none of the spec's sources.
+        For a missing, foreign or damaged file, a missing object or branch, or
+        a branch that is not flat numeric. For NaN or negative NPE, a weighted
+        histogram, or one whose binning does not align with the spec's. For an
+        unknown source name, or an input with none of the spec's sources.
     SpecMismatchError
         If the file records a spec with another binning, box or source list.
     """
@@ -356,8 +356,8 @@ def rebin_counts(counts_with_flow: np.ndarray, edges: np.ndarray, binning: Binni
             f"(width {edges[1] - edges[0]:g}), which do not align with the spec binning "
             f"{binning.describe()}; rebin it so that every spec edge is a bin edge"
         )
-    # Index i of ``nearer`` is the input edge equal to spec edge i; input bin j
-    # (0-based, without flow) lies between input edges j and j + 1.
+    # Entry i of ``nearer`` is the index of the input edge equal to spec edge i.
+    # Input bin j (0-based, without flow) lies between input edges j and j + 1.
     inner = counts_with_flow[1:-1]
     cumulative = np.concatenate([[0], np.cumsum(inner)])
     rebinned = np.diff(cumulative[nearer])

@@ -1,4 +1,4 @@
-"""The whole simulation chain: spectra respond to the parameters as the physics says, reproducibly."""
+"""The whole simulation chain: spectra respond to the parameters as physics predicts, reproducibly."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_cs137_resolution_at_nominal():
     # Photo-electron statistics and the constant term give 3.5 %; the event-by-event spread of
     # Birks quenching over ~18 Compton electrons per gamma adds 2.3 % in quadrature, 4.2 % in all
     # (docs/physics/spectra.rst). The standard error of a width from ~15k entries is 0.6 % of it,
-    # 0.03 points; the window of 0.3 points covers the choice of the peak window.
+    # or 0.03 points. The window of 0.3 points also covers the choice of the peak window.
     assert 0.039 < resolution < 0.045, resolution
     assert size > 10000
 
