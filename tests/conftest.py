@@ -65,3 +65,20 @@ def run_cli(capsys):
         return CLIResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_grids(tmp_path_factory):
+    """MC grid files of the tiny spec's training and validation grids, simulated once per session.
+
+    Returns a dict with the spec file, the spec and the two file paths.
+    """
+    from neuromct_tf.sim.runner import simulate_grid
+
+    directory = tmp_path_factory.mktemp("tiny_grids")
+    spec_file = directory / "tiny_spec.yaml"
+    spec_file.write_text(TINY_SPEC_YAML)
+    spec = load_spec(spec_file)
+    training = simulate_grid(spec, "training", directory, seed=11).paths[0]
+    validation = simulate_grid(spec, "validation", directory, seed=12).paths[0]
+    return {"spec_file": spec_file, "spec": spec, "training": training, "validation": validation}

@@ -10,6 +10,7 @@ import typer
 
 from neuromct_tf._version import __version__
 from neuromct_tf.cli import inspect as inspect_command
+from neuromct_tf.cli import regressor as regressor_command
 from neuromct_tf.cli import simulate as simulate_command
 from neuromct_tf.cli.common import STATE, configure_logging
 from neuromct_tf.errors import NeuroMCTError
@@ -53,6 +54,8 @@ def main_options(
 
 app.command("simulate")(simulate_command.simulate)
 app.command("inspect")(inspect_command.inspect_files)
+app.command("train-regressor")(regressor_command.train_regressor)
+app.command("predict")(regressor_command.predict)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

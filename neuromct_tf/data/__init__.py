@@ -1,0 +1,1 @@
+"""Training data: histograms of MC grid files in the spec's binning."""

@@ -1,0 +1,1 @@
+"""Surrogates of the reference simulation: the Transformer regressor and the interpolation baseline."""

@@ -1,0 +1,1 @@
+"""Figures of neuromct-tf, drawn with matplotlib's Agg backend into image files."""
