@@ -43,6 +43,8 @@ napoleon_use_rtype = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
+# Fields of NamedTuples are documented in the class docstring; autodoc would list them twice.
+napoleon_use_ivar = True
 nitpicky = False
 # Napoleon turns array shapes such as "shape (num_triggers,)" in type fields into
 # cross-references; a name that is also an attribute elsewhere is then ambiguous.

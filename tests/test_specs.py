@@ -149,3 +149,25 @@ def test_point_outside_box_rejected():
 def test_unknown_source_lists_known():
     with pytest.raises(InvalidInputError, match="known sources: Cs137, K40, Co60, AmBe, AmC"):
         default_spec().source_id("Na22")
+
+
+def test_point_list_grid(tmp_path):
+    spec = load_spec(write_spec(tmp_path, "grids: {few: {events: 50, points: [[7, 0.1, 9000], nominal]}}"))
+    grid = spec.grid("few")
+    np.testing.assert_allclose(grid.points(), [[7, 0.1, 9000], [15.45, 0.525, 10100]])
+    np.testing.assert_array_equal(grid.events_per_point(), [50, 50])
+
+
+def test_point_list_outside_box(tmp_path):
+    with pytest.raises(InvalidSpecError, match=r"grids.few.points\[0\]: LY=5000 is outside"):
+        load_spec(write_spec(tmp_path, "grids: {few: {points: [[7, 0.1, 5000]]}}"))
+
+
+def test_default_reference_grid():
+    grid = default_spec().grid("reference")
+    assert grid.events == 1_000_000
+    testing1 = default_spec().grid("testing1")
+    # Every reference point is a testing1 point.
+    for point in grid.points():
+        for value, axis in zip(point, testing1.axes):
+            assert np.isclose(axis, value).any()

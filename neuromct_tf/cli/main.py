@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from neuromct_tf._version import __version__
+from neuromct_tf.cli import evaluate as evaluate_command
 from neuromct_tf.cli import inspect as inspect_command
 from neuromct_tf.cli import regressor as regressor_command
 from neuromct_tf.cli import simulate as simulate_command
@@ -55,6 +56,7 @@ def main_options(
 app.command("simulate")(simulate_command.simulate)
 app.command("inspect")(inspect_command.inspect_files)
 app.command("train-regressor")(regressor_command.train_regressor)
+app.command("evaluate")(evaluate_command.evaluate)
 app.command("predict")(regressor_command.predict)
 
 

@@ -27,6 +27,11 @@ class GridInterpolator:
     the cell's 8 corners, with weights linear in each parameter. The result
     is normalised because the weights sum to one.
 
+    NOTE: spectra are interpolated bin by bin, so between two grid values of
+    LY a peak is the blend of the two neighbouring peaks, not one peak at the
+    shifted position. The error grows with the peak shift per grid step
+    relative to the peak width.
+
     Attributes
     ----------
     axes : tuple of numpy.ndarray of float64

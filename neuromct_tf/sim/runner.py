@@ -2,11 +2,15 @@
 
 Random streams
 --------------
-Every (grid, point, source) draws from its own generator, seeded by
+Every (grid, point, source) draws from its own generators, seeded by
 ``numpy.random.SeedSequence(seed, spawn_key=(crc32(grid name), point index,
-source id))``. Streams are therefore statistically independent between points
-and sources, and a point gives the same events whether it is simulated alone,
-in a shard or in the whole grid, in one process or several.
+source id, chunk))``, one per chunk of :data:`CHUNK_EVENTS` decays (the first
+chunk's key has no chunk index, so points of up to that many decays keep
+the streams of neuromct-tf 0.1.0 files). Streams
+are therefore statistically independent between points and sources, memory
+stays bounded for any number of decays per point, and a point gives the same
+events whether it is simulated alone, in a shard or in the whole grid, in one
+process or several.
 """
 
 from __future__ import annotations
@@ -37,13 +41,34 @@ logger = logging.getLogger(__name__)
 #: Name of the random-stream family of calibration files.
 CALIBRATION_STREAM = "calib"
 
+#: Decays simulated with one generator and in one piece; larger requests are split.
+CHUNK_EVENTS = 100_000
+
 ProgressFn = Callable[[int], None]
 
 
-def random_stream(seed: int, stream: str, point_index: int, source_id: int) -> np.random.Generator:
-    """Return the generator of one (grid, point, source), independent of all others."""
-    sequence = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(stream.encode()), point_index, source_id))
+def random_stream(seed: int, stream: str, point_index: int, source_id: int, chunk: int = 0) -> np.random.Generator:
+    """Return the generator of one chunk of one (grid, point, source), independent of all others."""
+    key = (zlib.crc32(stream.encode()), point_index, source_id) + ((chunk,) if chunk else ())
+    sequence = np.random.SeedSequence(seed, spawn_key=key)
     return np.random.Generator(np.random.PCG64(sequence))
+
+
+def simulate_chunked(
+    source: str, point: Sequence[float], num_events: int, seed: int, stream: str, point_index: int, source_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate ``num_events`` decays in chunks of :data:`CHUNK_EVENTS`, each with its own generator.
+
+    Returns the concatenated ``(npe, trigger_kind)`` of :func:`simulate_triggers`.
+    """
+    npe_parts, kind_parts = [], []
+    for chunk, start in enumerate(range(0, num_events, CHUNK_EVENTS)):
+        size = min(CHUNK_EVENTS, num_events - start)
+        rng = random_stream(seed, stream, point_index, source_id, chunk)
+        npe, kind = simulate_triggers(source, point, size, rng)
+        npe_parts.append(npe)
+        kind_parts.append(kind)
+    return np.concatenate(npe_parts), np.concatenate(kind_parts)
 
 
 def simulate_triggers(
@@ -161,8 +186,9 @@ class _BlockTask:
 
 
 def _run_block(task: _BlockTask) -> MCBlock:
-    rng = random_stream(task.seed, task.stream, task.point_index, task.source_id)
-    npe, trigger_kind = simulate_triggers(task.source, task.point, task.num_events, rng)
+    npe, trigger_kind = simulate_chunked(
+        task.source, task.point, task.num_events, task.seed, task.stream, task.point_index, task.source_id
+    )
     return MCBlock(npe=npe, trigger_kind=trigger_kind, point_index=task.point_index, point=task.point, source_id=task.source_id)
 
 
@@ -330,8 +356,7 @@ def simulate_calibration(
     start = time.perf_counter()
     npe = {}
     for name in names:
-        rng = random_stream(seed, CALIBRATION_STREAM, 0, spec.source_id(name))
-        npe[name], _ = simulate_triggers(name, values, num_events, rng)
+        npe[name], _ = simulate_chunked(name, values, num_events, seed, CALIBRATION_STREAM, 0, spec.source_id(name))
         if progress_fn is not None:
             progress_fn(num_events)
     metadata = FileMetadata(

@@ -14,6 +14,7 @@ from neuromct_tf.specs.model import (
     DataSpec,
     ExposureGrid,
     Parameter,
+    PointListGrid,
     ProductGrid,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "DataSpec",
     "ExposureGrid",
     "Parameter",
+    "PointListGrid",
     "ProductGrid",
     "default_spec",
     "load_spec",

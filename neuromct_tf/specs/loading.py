@@ -29,6 +29,7 @@ from neuromct_tf.specs.model import (
     DataSpec,
     ExposureGrid,
     Parameter,
+    PointListGrid,
     ProductGrid,
 )
 
@@ -38,6 +39,7 @@ _PARAMETER_KEYS = {"description", "unit", "min", "max", "nominal"}
 _BINNING_KEYS = {"unit", "low", "high", "num_bins", "edges"}
 _PRODUCT_GRID_KEYS = {"events", "axes"}
 _EXPOSURE_GRID_KEYS = {"point", "exposures", "num_datasets"}
+_POINT_LIST_GRID_KEYS = {"events", "points"}
 _AXIS_KEYS = {"start", "step", "num", "values"}
 _TOP_KEYS = {"parameters", "sources", "binning", "grids"}
 
@@ -282,9 +284,23 @@ class _SpecChecker:
             exposures = tuple(self.count(e, f"{key}.exposures") for e in exposures)
             num_datasets = self.count(data.get("num_datasets", 1000), f"{key}.num_datasets")
             return ExposureGrid(name=str(name), point=point, exposures=exposures, num_datasets=num_datasets)
-        self.fail(key, "a grid needs either 'axes' (a product grid) or 'exposures' (datasets at one point)")
+        if "points" in data:
+            self.keys(data, _POINT_LIST_GRID_KEYS, key, required={"points"})
+            if not isinstance(data["points"], list) or not data["points"]:
+                self.fail(f"{key}.points", "must be a non-empty list of [kB, fC, LY] points")
+            points = tuple(
+                self.exposure_point(point, f"{key}.points[{index}]", parameters)
+                for index, point in enumerate(data["points"])
+            )
+            events = self.count(data.get("events", 10000), f"{key}.events")
+            return PointListGrid(name=str(name), events=events, point_list=points)
+        self.fail(
+            key,
+            "a grid needs 'axes' (a product grid), 'exposures' (datasets at one point) or 'points' (a list of points)",
+        )
 
     def exposure_point(self, data: Any, key: str, parameters: tuple[Parameter, ...]):
+        """Validate a point given as ``nominal`` or ``[kB, fC, LY]``."""
         if data == "nominal":
             return tuple(p.nominal for p in parameters)
         if not isinstance(data, list) or len(data) != 3:

@@ -197,7 +197,43 @@ class ExposureGrid:
         }
 
 
-Grid = Union[ProductGrid, ExposureGrid]
+@dataclass(frozen=True)
+class PointListGrid:
+    """An explicit list of parameter points, e.g. a few high-statistics reference points.
+
+    Attributes
+    ----------
+    name : str
+        Grid name, e.g. ``reference``.
+    events : int
+        Events simulated per source and point.
+    point_list : tuple of tuple of float
+        The points (kB, fC, LY), in file order.
+    """
+
+    name: str
+    events: int
+    point_list: tuple[tuple[float, float, float], ...]
+
+    @property
+    def num_points(self) -> int:
+        """Number of parameter points."""
+        return len(self.point_list)
+
+    def points(self) -> np.ndarray:
+        """Return the points as a float64 array of shape (num_points, 3)."""
+        return np.asarray(self.point_list, dtype=np.float64).reshape(-1, 3)
+
+    def events_per_point(self) -> np.ndarray:
+        """Return the events per source of each point, int64 array of shape (num_points,)."""
+        return np.full(self.num_points, self.events, dtype=np.int64)
+
+    def to_dict(self) -> dict:
+        """Return the plain-data form used in YAML and in file metadata."""
+        return {"events": self.events, "points": [list(point) for point in self.point_list]}
+
+
+Grid = Union[ProductGrid, ExposureGrid, PointListGrid]
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,7 @@ def _score(name, predicted, reference, counts, edges, min_expected):
 
 
 def _median_point(wasserstein: np.ndarray) -> int:
-    """Return the point whose W1 averaged over sources is the median; ``wasserstein`` has shape (num_points, num_sources)."""
+    """Return the point whose W1 averaged over sources is the median, from ``wasserstein`` of shape (num_points, num_sources)."""
     mean = wasserstein.mean(axis=1)
     return int(np.argsort(mean, kind="stable")[(mean.size - 1) // 2])
 
@@ -261,7 +261,7 @@ def _finite_median(values: np.ndarray) -> np.ndarray:
     masked = np.where(finite, values, np.nan)
     result = np.full(values.shape[:1] + values.shape[2:], np.nan)
     has_values = finite.any(axis=1)
-    # np.nanmedian warns on all-NaN slices, so it only sees slices with a finite value.
+    # np.nanmedian warns on all-NaN slices, so it only gets slices with a finite value.
     result[has_values] = np.nanmedian(np.moveaxis(masked, 1, -1)[has_values], axis=-1)
     return result
 

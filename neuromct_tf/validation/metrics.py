@@ -42,7 +42,7 @@ class CDFDistances:
 
 
 class ChiSquare(NamedTuple):
-    """Pearson chi-square of counts against a predicted spectrum; unpacks as ``(chi2, ndf)``.
+    """Pearson chi-square of counts against a predicted spectrum, which unpacks as ``(chi2, ndf)``.
 
     Attributes
     ----------
@@ -153,7 +153,8 @@ def chi2_per_ndf(predicted, reference_counts, min_expected: float = 5.0) -> ChiS
     if not min_expected > 0:
         raise InvalidInputError(f"invalid min_expected {min_expected!r}; give a positive expected count, e.g. 5")
     predicted = np.asarray(predicted, dtype=np.float64)
-    predicted, counts = _broadcast_spectra(predicted, reference_counts, predicted.shape[-1] if predicted.ndim else 0)
+    num_bins = predicted.shape[-1] if predicted.ndim else 0
+    predicted, counts = _broadcast_spectra(predicted, reference_counts, num_bins, ("predicted", "reference_counts"))
     _check_non_negative(counts, "reference_counts")
     p = _normalise(predicted, "predicted")
 
@@ -186,19 +187,19 @@ def _check_edges(edges) -> np.ndarray:
     return edges
 
 
-def _broadcast_spectra(first, second, num_bins: int) -> tuple[np.ndarray, np.ndarray]:
+def _broadcast_spectra(first, second, num_bins: int, names=("predicted", "reference")) -> tuple[np.ndarray, np.ndarray]:
     first = np.asarray(first, dtype=np.float64)
     second = np.asarray(second, dtype=np.float64)
-    for name, array in (("predicted", first), ("reference", second)):
+    for name, array in zip(names, (first, second)):
         if array.ndim == 0 or array.shape[-1] != num_bins:
             raise InvalidInputError(
-                f"{name} spectra have shape {array.shape}, but the last axis must have the {num_bins} bins"
+                f"{name} has shape {array.shape}, but the last axis must have the {num_bins} bins"
             )
     try:
         return tuple(np.broadcast_arrays(first, second))  # type: ignore[return-value]
     except ValueError:
         raise InvalidInputError(
-            f"predicted spectra of shape {first.shape} and reference spectra of shape {second.shape} "
+            f"{names[0]} of shape {first.shape} and {names[1]} of shape {second.shape} "
             "do not broadcast; give one predicted spectrum per reference spectrum"
         ) from None
 

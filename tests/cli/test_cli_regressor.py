@@ -100,3 +100,29 @@ def build_tiny_config():
     from neuromct_tf.models.regressor import RegressorConfig
 
     return RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64)
+
+
+def test_evaluate_writes_outputs(run_cli, tiny_grids, tmp_path):
+    spec = tiny_grids["spec"]
+    model_path = tmp_path / "m.keras"
+    save_regressor(build_regressor(spec, build_tiny_config()), model_path)
+    result = run_cli(
+        "evaluate", model_path, "--test", tiny_grids["validation"], "--training", tiny_grids["training"],
+        "--out", tmp_path / "evaluation", "--spec", tiny_grids["spec_file"],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "evaluation" / "evaluation.json").exists()
+    assert (tmp_path / "evaluation" / "evaluation.png").exists()
+    for source in spec.sources:
+        assert source in result.stdout
+    assert "interpolation" in result.stdout
+
+
+def test_evaluate_model_of_other_spec(run_cli, tiny_grids, tmp_path):
+    model_path = tmp_path / "m.keras"
+    save_regressor(build_regressor(default_spec(), build_tiny_config()), model_path)
+    result = run_cli(
+        "evaluate", model_path, "--test", tiny_grids["validation"], "--training", tiny_grids["training"],
+        "--out", tmp_path / "evaluation", "--spec", tiny_grids["spec_file"],
+    )
+    assert_user_error(result, "m.keras", "800 bins")

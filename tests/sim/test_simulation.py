@@ -137,3 +137,16 @@ def test_malformed_shard_rejected(text):
 def test_shards_cover_points_once():
     covered = [i for shard in range(1, 8) for i in shard_points(100, (shard, 7))]
     assert covered == list(range(100))
+
+
+def test_chunks_have_independent_streams(monkeypatch):
+    from neuromct_tf.sim import runner
+
+    monkeypatch.setattr(runner, "CHUNK_EVENTS", 100)
+    npe, kind = runner.simulate_chunked("Cs137", NOMINAL, 250, 3, "test", 0, 0)
+    assert npe.shape == (250,)
+    assert kind.shape == (250,)
+    first, _ = simulate_triggers("Cs137", NOMINAL, 100, random_stream(3, "test", 0, 0, 0))
+    second, _ = simulate_triggers("Cs137", NOMINAL, 100, random_stream(3, "test", 0, 0, 1))
+    np.testing.assert_array_equal(npe[:100], first)
+    np.testing.assert_array_equal(npe[100:200], second)

@@ -42,10 +42,10 @@ def test_baseline_beats_flat_spectrum(evaluation, tiny_spec):
     summary = evaluation.summary()
 
     assert evaluation.wasserstein.shape == (2, 2, len(tiny_spec.sources))
-    # The chi-square is not compared: the baseline blends the peaks of its
-    # neighbours (LY 8000 and 10000 for a test point at 9000), and a blended
-    # peak's low tail under the test peak gives a larger chi-square than the
-    # flat spectrum for some sources.
+    # The chi-square is not compared. The baseline blends the peaks of its
+    # neighbours (LY 8000 and 10000 for a test point at 9000), and for some
+    # sources the blend's small tails under the test peak give a larger
+    # chi-square than the flat spectrum does.
     for source in tiny_spec.sources:
         baseline, flat = summary["interpolation"][source], summary["flat"][source]
         assert baseline["wasserstein"] < flat["wasserstein"], source

@@ -33,7 +33,7 @@ def test_w1_of_shifted_spectrum_is_shift():
 
     distances = cdf_distances(predicted / shape.sum(), reference / shape.sum(), EDGES)
 
-    # 17 bins of 0.1 kNPE; exact because both spectra are uniform inside each bin.
+    # The shift is 17 bins of 0.1 kNPE. W1 is exact because both spectra are uniform inside each bin.
     assert distances.wasserstein == pytest.approx(1.7, rel=1e-12)
 
 
@@ -91,15 +91,15 @@ def test_distances_vectorised_over_leading_axes():
 
 
 def test_w1_with_crossing_cdfs_is_exact():
-    # Predicted mass 1 in bin 0; reference mass 1/2 in bins 0 and 1. The CDF
+    # Predicted mass 1 in bin 0, reference mass 1/2 in bins 0 and 1. The CDF
     # difference is 0 -> 1/2 over bin 0 and 1/2 -> 0 over bin 1: W1 = 0.1 / 2.
     predicted = one_hot(0)
     reference = 0.5 * (one_hot(0) + one_hot(1))
 
     assert cdf_distances(predicted, reference, EDGES).wasserstein == pytest.approx(0.05, rel=1e-12)
 
-    # Predicted 1/2 in bins 0 and 2, reference 1 in bin 1: difference 0 -> 1/2 -> -1/2 -> 0.
-    # The middle bin crosses zero and holds two triangles of area 0.1 * 1/8 each.
+    # Predicted 1/2 in bins 0 and 2, reference 1 in bin 1, so the difference is 0 -> 1/2 -> -1/2 -> 0.
+    # The middle bin crosses zero and contains two triangles of area 0.1 * 1/8 each.
     predicted = 0.5 * (one_hot(0) + one_hot(2))
     reference = one_hot(1)
     expected = 0.1 * (0.25 + 0.25 + 0.25)
