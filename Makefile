@@ -26,7 +26,7 @@ demo: $(STAMP)
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/neuromct-tf simulate calib --point 15.45,0.525,10100 --events 5000 --seed 1 \
 		--out $(DEMO_DIR)/calib.root --overwrite
-	$(BIN)/neuromct-tf inspect $(DEMO_DIR)/calib.root
+	$(BIN)/neuromct-tf inspect $(DEMO_DIR)/calib.root --plot $(DEMO_DIR)/calib.png --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not interop"

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from neuromct_tf.cli.common import STDOUT, SpecOption, read_spec
 from neuromct_tf.errors import InvalidInputError
+from neuromct_tf.io.atomic import check_output_path
 from neuromct_tf.io.calib import LAYOUT_PRESETS, NPE_UNITS, layout_preset, read_calibration
 from neuromct_tf.io.mcgrid import TREE_NAME, summarize_mc_grid
 from neuromct_tf.io.metadata import read_metadata
@@ -32,6 +33,8 @@ def inspect_files(
     npe_unit: Optional[str] = typer.Option(
         None, "--npe-unit", help=f"Unit of the NPE values of a calibration layout: {', '.join(NPE_UNITS)}."
     ),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="PNG file with the calibration spectra of every source."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
     spec_file: Optional[Path] = SpecOption,
 ) -> None:
     """Print the provenance and per-source content of an MC grid or calibration file.
@@ -43,10 +46,11 @@ def inspect_files(
     if (path is None) == (not files):
         raise InvalidInputError("give either one PATH or --file SOURCE=PATH options, not both or neither")
     calib_layout = layout_preset(layout).with_options(object_name, branch, npe_unit)
+    if plot is not None:
+        check_output_path(plot, overwrite)
     if files:
-        inputs = _parse_files(files)
-        data = read_calibration(inputs, spec, calib_layout)
-        _print_calibration(data, spec)
+        data = read_calibration(_parse_files(files), spec, calib_layout)
+        _show_calibration(data, spec, plot, overwrite)
         return
     directory = open_root(path)
     metadata = read_metadata(directory, path)
@@ -55,9 +59,20 @@ def inspect_files(
         for key, value in metadata.details.items():
             STDOUT.print(f"  {key}: {value}")
     if TREE_NAME in directory.keys(cycle=False) and (metadata is None or metadata.kind == "mc_grid"):
+        if plot is not None:
+            raise InvalidInputError(f"--plot draws calibration spectra, and {path} is an MC grid file")
         _print_mc_grid(path, spec)
         return
-    _print_calibration(read_calibration(path, spec, calib_layout), spec)
+    _show_calibration(read_calibration(path, spec, calib_layout), spec, plot, overwrite)
+
+
+def _show_calibration(data, spec, plot: Optional[Path], overwrite: bool) -> None:
+    _print_calibration(data, spec)
+    if plot is not None:
+        from neuromct_tf.plotting.spectra import plot_calibration_spectra
+
+        plot_calibration_spectra(data, spec, plot, overwrite=overwrite)
+        STDOUT.print(f"wrote {plot}")
 
 
 def _parse_files(files: list[str]) -> dict[str, Path]:
@@ -90,7 +105,7 @@ def _print_calibration(data, spec) -> None:
         mean = float(np.dot(source.counts, centres) / in_range) if in_range else float("nan")
         peak = float(centres[np.argmax(source.counts)]) if in_range else float("nan")
         table.add_row(
-            source.source, str(source.path), source.object_name, str(source.num_entries), str(in_range),
+            source.source, source.path.name, source.object_name, str(source.num_entries), str(in_range),
             str(source.num_underflow), str(source.num_overflow), f"{mean:.4f}", f"{peak:.3f}",
         )
     STDOUT.print(table)

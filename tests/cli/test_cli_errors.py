@@ -129,3 +129,13 @@ def test_verbose_shows_traceback(run_cli, tmp_path):
 def test_usage_error_exit_code(run_cli):
     result = run_cli("inspect", "--no-such-option")
     assert result.exit_code == 2
+
+
+def test_inspect_plot_written(run_cli, calib_file, tmp_path):
+    plot = tmp_path / "calib.png"
+    result = run_cli("inspect", calib_file, "--plot", plot)
+    assert result.exit_code == 0, result.stderr
+    assert plot.stat().st_size > 10_000
+    again = run_cli("inspect", calib_file, "--plot", plot)
+    assert again.exit_code == USER_ERROR_EXIT_CODE
+    assert "--overwrite" in again.stderr
