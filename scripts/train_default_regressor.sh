@@ -18,7 +18,7 @@ mkdir -p "$work_dir"
 [ -f "$work_dir/validation.root" ] || $cli simulate validation --out "$work_dir" --jobs 2 --seed 20261205
 
 $cli train-regressor "$work_dir/training.root" --validation "$work_dir/validation.root" \
-    --out "$work_dir/regressor.keras" --seed 1 --epochs 300 --patience 30 --overwrite \
+    --out "$work_dir/regressor.keras" --seed 1 --epochs 160 --patience 30 --overwrite \
     2>&1 | tee "$work_dir/train_regressor.log"
 
 cp "$work_dir/regressor.keras" neuromct_tf/models/default_regressor.keras

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Optional
@@ -10,6 +11,7 @@ import typer
 
 from neuromct_tf._version import __version__
 from neuromct_tf.cli import evaluate as evaluate_command
+from neuromct_tf.cli import fit as fit_command
 from neuromct_tf.cli import inspect as inspect_command
 from neuromct_tf.cli import regressor as regressor_command
 from neuromct_tf.cli import simulate as simulate_command
@@ -58,6 +60,7 @@ app.command("inspect")(inspect_command.inspect_files)
 app.command("train-regressor")(regressor_command.train_regressor)
 app.command("evaluate")(evaluate_command.evaluate)
 app.command("predict")(regressor_command.predict)
+app.command("fit")(fit_command.fit)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -68,9 +71,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     """
     STATE.verbose = False
     STATE.quiet = False
+    arguments = sys.argv[1:] if argv is None else argv
+    # TensorFlow's C++ start-up messages (CPU features, a failed CUDA probe on machines
+    # without a GPU) are noise for users; --verbose keeps them.
+    verbose_requested = any(a in ("--verbose", "-v") for a in arguments)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose_requested else "3")
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="neuromct-tf", standalone_mode=False)
+        result = command.main(args=arguments, prog_name="neuromct-tf", standalone_mode=False)
     except NeuroMCTError as error:
         if STATE.verbose:
             traceback.print_exc()

@@ -184,10 +184,10 @@ class RegressorConfig:
     """
 
     num_blocks: int = 4
-    width: int = 100
-    num_heads: int = 10
-    feed_forward_width: int = 200
-    head_width: int = 1000
+    width: int = 64
+    num_heads: int = 8
+    feed_forward_width: int = 128
+    head_width: int = 500
     tokens_per_parameter: int = 1
     dropout: float = 0.0
 
