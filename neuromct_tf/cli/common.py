@@ -129,3 +129,14 @@ def progress_bar(description: str, total: int, unit: str) -> Iterator:
     with Progress(*columns, console=STDERR, transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def parse_source_files(files: list[str]) -> dict[str, Path]:
+    """Parse repeated ``--file SOURCE=PATH`` options into a mapping of source name to path."""
+    inputs = {}
+    for item in files:
+        source, separator, file_path = item.partition("=")
+        if not separator or not source or not file_path:
+            raise InvalidInputError(f"invalid --file {item!r}: write it as SOURCE=PATH, e.g. Cs137=cs137.root")
+        inputs[source.strip()] = Path(file_path.strip())
+    return inputs

@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from neuromct_tf.cli.common import STDOUT, SpecOption, read_spec
+from neuromct_tf.cli.common import STDOUT, SpecOption, parse_source_files, read_spec
 from neuromct_tf.errors import InvalidInputError
 from neuromct_tf.io.atomic import check_output_path
 from neuromct_tf.io.calib import LAYOUT_PRESETS, NPE_UNITS, layout_preset, read_calibration
@@ -49,7 +49,7 @@ def inspect_files(
     if plot is not None:
         check_output_path(plot, overwrite)
     if files:
-        data = read_calibration(_parse_files(files), spec, calib_layout)
+        data = read_calibration(parse_source_files(files), spec, calib_layout)
         _show_calibration(data, spec, plot, overwrite)
         return
     directory = open_root(path)
@@ -73,16 +73,6 @@ def _show_calibration(data, spec, plot: Optional[Path], overwrite: bool) -> None
 
         plot_calibration_spectra(data, spec, plot, overwrite=overwrite)
         STDOUT.print(f"wrote {plot}")
-
-
-def _parse_files(files: list[str]) -> dict[str, Path]:
-    inputs = {}
-    for item in files:
-        source, separator, file_path = item.partition("=")
-        if not separator or not source or not file_path:
-            raise InvalidInputError(f"invalid --file {item!r}: write it as SOURCE=PATH, e.g. Cs137=cs137.root")
-        inputs[source.strip()] = Path(file_path.strip())
-    return inputs
 
 
 def _print_mc_grid(path: Path, spec) -> None:
