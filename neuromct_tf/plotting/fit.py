@@ -107,5 +107,5 @@ def plot_fit_spectra(result: FitResult, spec: DataSpec, path: str | Path, overwr
     kb, fc, ly = result.best_point[:3]
     label = "highest-posterior draw" if result.method == "mcmc" else "MLE"
     figure.suptitle(f"{label}: kB = {kb:.4g}, fC = {fc:.4g}, LY = {ly:.5g}", fontsize=11)
-    figure.subplots_adjust(top=1.0 - 0.6 / figure.get_figheight(), bottom=0.5 / figure.get_figheight(), left=0.12, right=0.97)
+    figure.subplots_adjust(top=1.0 - 0.9 / figure.get_figheight(), bottom=0.5 / figure.get_figheight(), left=0.12, right=0.97)
     return _save(figure, path, overwrite)
