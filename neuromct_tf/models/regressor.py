@@ -242,11 +242,19 @@ def count_weights(model: keras.Model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-def save_regressor(model: keras.Model, path: str | Path, overwrite: bool = True) -> None:
-    """Save a regressor to a ``.keras`` file, atomically."""
+def save_regressor(model: keras.Model, path: str | Path, overwrite: bool = True, include_optimizer: bool = False) -> None:
+    """Save a regressor to a ``.keras`` file, atomically.
+
+    The optimizer state is saved only with ``include_optimizer=True`` (training
+    checkpoints); a model for prediction and fitting is a third of the size without it.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise InvalidInputError(f"model file {path} must end in .keras; Keras 3 saves models in that format")
+    if not include_optimizer and getattr(model, "optimizer", None) is not None:
+        weights = model.get_weights()
+        model = keras.models.clone_model(model)
+        model.set_weights(weights)
     with atomic_output(path, overwrite) as temporary:
         target = temporary.with_suffix(".keras")
         model.save(target)

@@ -315,6 +315,6 @@ def _append_log(path: Path, record: EpochRecord) -> None:
 
 
 def _save_checkpoint(model: keras.Model, state: LoopState, model_path: Path, state_path: Path) -> None:
-    save_regressor(model, model_path, overwrite=True)
+    save_regressor(model, model_path, overwrite=True, include_optimizer=True)
     with atomic_output(state_path, overwrite=True) as temporary:
         temporary.write_text(json.dumps(asdict(state)))
