@@ -11,7 +11,7 @@ DEMO_DIR := demo-output
 .PHONY: demo test docs clean help
 
 help:
-	@echo "make demo   create .venv, install, simulate a small calibration file and summarise it"
+	@echo "make demo   create .venv, install, fit the example calibration file with the bundled regressor"
 	@echo "make test   create .venv, install, run the test suite and build the docs (warnings are errors)"
 	@echo "make docs   build the HTML docs into docs/_build/html"
 	@echo "make clean  remove .venv, build outputs and the demo output"
@@ -23,10 +23,8 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	mkdir -p $(DEMO_DIR)
-	$(BIN)/neuromct-tf simulate calib --point 15.45,0.525,10100 --events 5000 --seed 1 \
-		--out $(DEMO_DIR)/calib.root --overwrite
-	$(BIN)/neuromct-tf inspect $(DEMO_DIR)/calib.root --plot $(DEMO_DIR)/calib.png --overwrite
+	$(BIN)/neuromct-tf fit examples/calib_example.root --truth 12.75,0.425,9850 --seed 1 \
+		--out $(DEMO_DIR) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not interop"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from typing import Optional
@@ -72,10 +71,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     STATE.verbose = False
     STATE.quiet = False
     arguments = sys.argv[1:] if argv is None else argv
-    # TensorFlow's C++ start-up messages (CPU features, a failed CUDA probe on machines
-    # without a GPU) are noise for users; --verbose keeps them.
-    verbose_requested = any(a in ("--verbose", "-v") for a in arguments)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose_requested else "3")
     command = typer.main.get_command(app)
     try:
         result = command.main(args=arguments, prog_name="neuromct-tf", standalone_mode=False)
