@@ -1,9 +1,9 @@
 """Histograms of MC grid files: one NPE spectrum per (point, source) in the spec's binning.
 
 :func:`build_grid_histograms` streams through MC grid files with uproot and
-fills a three-dimensional boost-histogram (point, source, NPE), so memory
-holds one chunk of entries plus the histogram itself (about 150 MB for the
-training grid), never the whole grid. The result can be cached on disk,
+fills a three-dimensional boost-histogram (point, source, NPE). Memory
+therefore contains one chunk of entries and the histogram (about 300 MB of
+64-bit counts for the training grid), never the whole grid. The result can be cached on disk,
 keyed by the input files (path, size, modification time) and the spec, so a
 second run skips the pass over ROOT.
 """

@@ -4,8 +4,8 @@ Architecture
 ------------
 1. :class:`ParameterTokens` scales kB, fC and LY to [0, 1] by the spec's
    parameter box and embeds each scaled value into ``tokens_per_parameter``
-   tokens of ``width`` features (an affine map per parameter and token); the
-   source id becomes one more token through a learned embedding.
+   tokens of ``width`` features, by an affine map per parameter and token.
+   The source id becomes one more token through a learned embedding.
 2. ``num_blocks`` :class:`TransformerBlock` layers (pre-normalisation:
    layer normalisation, multi-head self-attention, residual; layer
    normalisation, GELU feed-forward, residual) mix the tokens.

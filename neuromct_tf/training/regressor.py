@@ -6,7 +6,7 @@ Recipe
   entry in range; the target is the histogram normalised over the binning.
 - Each epoch draws fresh Poisson fluctuations of the training counts
   (``tf.random.stateless_poisson``, seeded by the seed, the epoch and the
-  batch), so the model never sees the same noise twice and cannot learn it.
+  batch), so the model is never trained on the same noise twice and cannot learn it.
 - Loss: the Kullback–Leibler divergence KL(target || prediction), computed
   as the cross-entropy minus the target entropy. For a spectrum of N entries
   the Poisson deviance of the counts against N times the prediction equals
