@@ -50,6 +50,18 @@ SpecOption = typer.Option(
 )
 
 
+# Options of the calibration input, shared by the commands that read calibration files.
+SourceFilesOption = typer.Option(
+    None, "--file", "-f", help="A per-source calibration file as SOURCE=PATH; repeat for each source."
+)
+LayoutOption = typer.Option("tree", "--layout", help="Calibration layout preset: tree, hist, juno.")
+ObjectNameOption = typer.Option(
+    None, "--object-name", help="TTree or TH1 name of a calibration layout; '{source}' is replaced by the source name."
+)
+BranchOption = typer.Option(None, "--branch", help="NPE branch of a tree layout.")
+NpeUnitOption = typer.Option(None, "--npe-unit", help="Unit of the NPE values of a calibration layout: kNPE, NPE.")
+
+
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Send library logs to standard error: DEBUG with ``--verbose``, WARNING with ``--quiet``, else INFO."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO

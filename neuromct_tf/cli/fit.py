@@ -7,9 +7,19 @@ from typing import Optional
 
 import typer
 
-from neuromct_tf.cli.common import STDOUT, SpecOption, parse_source_files, read_spec
+from neuromct_tf.cli.common import (
+    STDOUT,
+    BranchOption,
+    LayoutOption,
+    NpeUnitOption,
+    ObjectNameOption,
+    SourceFilesOption,
+    SpecOption,
+    parse_source_files,
+    read_spec,
+)
 from neuromct_tf.errors import InvalidInputError
-from neuromct_tf.io.calib import LAYOUT_PRESETS, NPE_UNITS, layout_preset
+from neuromct_tf.io.calib import layout_preset
 
 
 def _parse_numbers(text: str, option: str, count: int, example: str) -> tuple[float, ...]:
@@ -26,23 +36,17 @@ def fit(
     path: Optional[Path] = typer.Argument(
         None, metavar="CALIB.root", help="Calibration file that contains all sources. Omit it when using --file."
     ),
-    files: Optional[list[str]] = typer.Option(
-        None, "--file", "-f", help="A per-source calibration file as SOURCE=PATH; repeat for each source."
-    ),
+    files: Optional[list[str]] = SourceFilesOption,
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output directory (created if missing) for result.json, chains.root and the plots."
     ),
     model_path: Optional[Path] = typer.Option(
         None, "--model", help="Regressor .keras file; the bundled default model when omitted."
     ),
-    layout: str = typer.Option("tree", "--layout", help=f"Calibration layout preset: {', '.join(LAYOUT_PRESETS)}."),
-    object_name: Optional[str] = typer.Option(
-        None, "--object-name", help="TTree or TH1 name of a calibration layout; '{source}' is replaced by the source name."
-    ),
-    branch: Optional[str] = typer.Option(None, "--branch", help="NPE branch of a tree layout."),
-    npe_unit: Optional[str] = typer.Option(
-        None, "--npe-unit", help=f"Unit of the NPE values of a calibration layout: {', '.join(NPE_UNITS)}."
-    ),
+    layout: str = LayoutOption,
+    object_name: Optional[str] = ObjectNameOption,
+    branch: Optional[str] = BranchOption,
+    npe_unit: Optional[str] = NpeUnitOption,
     method: str = typer.Option(
         "mcmc", "--method",
         help="mcmc: maximum likelihood, then posterior sampling with --sampler; "

@@ -9,10 +9,20 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from neuromct_tf.cli.common import STDOUT, SpecOption, parse_source_files, read_spec
+from neuromct_tf.cli.common import (
+    STDOUT,
+    BranchOption,
+    LayoutOption,
+    NpeUnitOption,
+    ObjectNameOption,
+    SourceFilesOption,
+    SpecOption,
+    parse_source_files,
+    read_spec,
+)
 from neuromct_tf.errors import InvalidInputError
 from neuromct_tf.io.atomic import check_output_path
-from neuromct_tf.io.calib import LAYOUT_PRESETS, NPE_UNITS, layout_preset, read_calibration
+from neuromct_tf.io.calib import layout_preset, read_calibration
 from neuromct_tf.io.mcgrid import TREE_NAME, summarize_mc_grid
 from neuromct_tf.io.metadata import read_metadata
 from neuromct_tf.io.rootfile import open_root
@@ -22,17 +32,11 @@ def inspect_files(
     path: Optional[Path] = typer.Argument(
         None, help="An MC grid file, or a calibration file holding all sources. Omit it when using --file."
     ),
-    files: Optional[list[str]] = typer.Option(
-        None, "--file", "-f", help="A per-source calibration file as SOURCE=PATH; repeat for each source."
-    ),
-    layout: str = typer.Option("tree", "--layout", help=f"Calibration layout preset: {', '.join(LAYOUT_PRESETS)}."),
-    object_name: Optional[str] = typer.Option(
-        None, "--object-name", help="TTree or TH1 name of a calibration layout; '{source}' is replaced by the source name."
-    ),
-    branch: Optional[str] = typer.Option(None, "--branch", help="NPE branch of a tree layout."),
-    npe_unit: Optional[str] = typer.Option(
-        None, "--npe-unit", help=f"Unit of the NPE values of a calibration layout: {', '.join(NPE_UNITS)}."
-    ),
+    files: Optional[list[str]] = SourceFilesOption,
+    layout: str = LayoutOption,
+    object_name: Optional[str] = ObjectNameOption,
+    branch: Optional[str] = BranchOption,
+    npe_unit: Optional[str] = NpeUnitOption,
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG file with the calibration spectra of every source."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
     spec_file: Optional[Path] = SpecOption,

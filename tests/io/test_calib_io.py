@@ -216,3 +216,12 @@ def test_per_source_layout_needs_mapping(tmp_path):
 def test_tiny_spec_fixture_used(tiny_spec):
     # The tiny spec differs from the default only where the test file says so.
     assert load_spec(None).sources == tiny_spec.sources
+
+
+def test_layout_help_matches_presets():
+    from neuromct_tf.cli.common import LayoutOption, NpeUnitOption
+    from neuromct_tf.io.calib import LAYOUT_PRESETS, NPE_UNITS
+
+    # The shared option help lists the presets and units by name; keep it in step with the code.
+    assert ", ".join(LAYOUT_PRESETS) in LayoutOption.help
+    assert ", ".join(NPE_UNITS) in NpeUnitOption.help
