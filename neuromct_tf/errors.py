@@ -1,7 +1,7 @@
 """Exception tree of neuromct-tf.
 
 Every error that a user can cause and fix derives from :class:`NeuroMCTError`.
-Its message names the file, object or value at fault and says what to do; the
+Its message names the file, object or value at fault and the fix. The
 command-line interface prints it on one line and exits with code 2.
 """
 

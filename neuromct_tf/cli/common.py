@@ -64,7 +64,11 @@ NpeUnitOption = typer.Option(None, "--npe-unit", help="Unit of the NPE values of
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Send library logs to standard error: DEBUG with ``--verbose``, WARNING with ``--quiet``, else INFO."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO
+    if verbose:
+        level = logging.DEBUG
+    elif quiet:
+        level = logging.WARNING
     handler = RichHandler(console=STDERR, show_path=verbose, show_time=verbose, markup=False, rich_tracebacks=False)
     root = logging.getLogger("neuromct_tf")
     root.handlers[:] = [handler]

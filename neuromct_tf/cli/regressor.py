@@ -36,12 +36,12 @@ def train_regressor(
 ) -> None:
     """Train the Transformer regressor on binned spectra of an MC grid.
 
-    The MC grid files are histogrammed in the spec's binning once; the
+    The MC grid files are histogrammed once in the spec's binning. The
     histograms are cached in .neuromct-cache next to the output, keyed by the
     input files, so a second run skips the ROOT pass. The best model (lowest
     validation Wasserstein-1 distance) is written to OUT after every
-    improvement, a checkpoint after every epoch, and a CSV log to OUT with the
-    suffix .csv.
+    improvement. A checkpoint is written after every epoch, and a CSV log to
+    OUT with the suffix .csv.
     """
     from neuromct_tf.data.histograms import build_grid_histograms, cache_directory_for
     from neuromct_tf.io.atomic import check_output_path

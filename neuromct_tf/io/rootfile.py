@@ -2,8 +2,8 @@
 
 uproot raises a variety of low-level exceptions for a missing, foreign or
 truncated file. The helpers here turn them into
-:class:`~neuromct_tf.errors.InvalidInputError` with a message that says what is
-wrong and what the file holds.
+:class:`~neuromct_tf.errors.InvalidInputError` with a message that names the problem
+and lists what the file contains.
 """
 
 from __future__ import annotations

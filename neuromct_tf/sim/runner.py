@@ -4,9 +4,9 @@ Random streams
 --------------
 Every (grid, point, source) draws from its own generators, seeded by
 ``numpy.random.SeedSequence(seed, spawn_key=(crc32(grid name), point index,
-source id, chunk))``, one per chunk of :data:`CHUNK_EVENTS` decays (the first
-chunk's key has no chunk index, so points of up to that many decays keep
-the streams of neuromct-tf 0.1.0 files). Streams
+source id, chunk))``, one per chunk of :data:`CHUNK_EVENTS` decays. The first
+chunk's key has no chunk index, so a point of up to that many decays keeps
+the stream it had before chunking existed. Streams
 are therefore statistically independent between points and sources, memory
 stays bounded for any number of decays per point, and a point gives the same
 events whether it is simulated alone, in a shard or in the whole grid, in one
@@ -138,7 +138,7 @@ def shard_points(num_points: int, shard: tuple[int, int]) -> range:
 
 @dataclass(frozen=True)
 class SimulationSummary:
-    """What a simulation run wrote and how fast.
+    """Summary of a simulation run: the files written, the counts and the wall time.
 
     Attributes
     ----------

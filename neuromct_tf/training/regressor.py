@@ -37,7 +37,7 @@ import numpy as np
 
 from neuromct_tf.data.histograms import GridHistograms
 from neuromct_tf.errors import InvalidInputError
-from neuromct_tf.io.atomic import atomic_output
+from neuromct_tf.io.atomic import atomic_output, check_output_path
 from neuromct_tf.models.regressor import (
     RegressorConfig,
     build_regressor,
@@ -211,10 +211,7 @@ def train_regressor(
         state = LoopState(**json.loads(state_path.read_text()))
         logger.info("resuming after epoch %d (best validation W1 %.5f at epoch %d)", state.epoch, state.best_metric, state.best_epoch)
     else:
-        if output.exists() and not overwrite:
-            from neuromct_tf.io.atomic import check_output_path
-
-            check_output_path(output, overwrite)
+        check_output_path(output, overwrite)
         keras.utils.set_random_seed(config.seed)
         model = build_regressor(spec, model_config)
         model.compile(optimizer=_make_optimizer(config, steps_per_epoch))

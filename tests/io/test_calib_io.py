@@ -214,7 +214,7 @@ def test_per_source_layout_needs_mapping(tmp_path):
 
 
 def test_tiny_spec_fixture_used(tiny_spec):
-    # The tiny spec differs from the default only where the test file says so.
+    # The tiny spec changes grids and binning only, so the sources are the default ones.
     assert load_spec(None).sources == tiny_spec.sources
 
 

@@ -84,8 +84,8 @@ def test_training_beats_flat_and_untrained(tmp_path, tiny_grids, histograms):
     target = counts / counts.sum(axis=1, keepdims=True)
     flat_w1 = float(np.mean(wasserstein1(flat, target, np.diff(spec.binning.edges_array()))))
     trained_w1 = mean_w1(trained, validation, spec)
-    # Held-out points: the trained model must be far closer than a flat spectrum (W1 ~ 5 kNPE)
-    # and than its untrained self; halving is far outside the noise of 300-event spectra.
+    # On held-out points the trained model must be far closer than a flat spectrum (W1 ~ 5 kNPE)
+    # and than its untrained self. Halving is far outside the noise of 300-event spectra.
     assert trained_w1 < 0.5 * flat_w1
     assert trained_w1 < 0.5 * mean_w1(untrained, validation, spec)
     assert summary.best_validation_w1 == pytest.approx(trained_w1, rel=1e-4)
