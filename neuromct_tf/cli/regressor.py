@@ -31,6 +31,11 @@ def train_regressor(
     tokens_per_parameter: int = typer.Option(1, "--tokens-per-parameter", min=1, help="Tokens of each parameter."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling and Poisson noise."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
+    initial_model: Optional[Path] = typer.Option(
+        None, "--init", exists=True, dir_okay=False, metavar="MODEL.keras",
+        help="Start from the weights of this regressor (fine-tuning with a new learning-rate schedule); "
+        "its sizes replace --blocks, --width and the other size options. Ignored with --resume.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output model."),
     spec_file: Optional[Path] = SpecOption,
 ) -> None:
@@ -75,7 +80,8 @@ def train_regressor(
                 )
 
         summary = run_training(
-            train, valid, spec, out, model_config, config, resume=resume, overwrite=overwrite, epoch_fn=report
+            train, valid, spec, out, model_config, config, resume=resume, overwrite=overwrite, epoch_fn=report,
+            initial_model=initial_model,
         )
     STDOUT.print(
         f"wrote {summary.output}: best validation W1 {summary.best_validation_w1:.5f} kNPE at epoch "

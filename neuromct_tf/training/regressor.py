@@ -155,6 +155,7 @@ def train_regressor(
     overwrite: bool = False,
     log_path: str | Path | None = None,
     epoch_fn: Callable[[EpochRecord], None] | None = None,
+    initial_model: str | Path | None = None,
 ) -> TrainingSummary:
     """Train a regressor and write the best model (lowest validation W1) to ``output``.
 
@@ -167,7 +168,8 @@ def train_regressor(
     output : path
         ``.keras`` file of the best model.
     model_config : RegressorConfig
-        Model sizes (ignored on resume, where the checkpoint's model is used).
+        Model sizes (ignored on resume, where the checkpoint's model is used,
+        and with ``initial_model``, whose sizes are used).
     config : TrainingConfig
         Loop settings.
     resume : bool
@@ -178,6 +180,10 @@ def train_regressor(
         CSV log, one row per epoch; default ``output`` with suffix ``.csv``.
     epoch_fn : callable, optional
         Called with the :class:`EpochRecord` of each epoch.
+    initial_model : path, optional
+        Regressor ``.keras`` file made for ``spec`` whose weights start the
+        training (fine-tuning with a fresh optimizer and learning-rate
+        schedule); the default is a new model initialised from ``config.seed``.
 
     Raises
     ------
@@ -213,7 +219,11 @@ def train_regressor(
     else:
         check_output_path(output, overwrite)
         keras.utils.set_random_seed(config.seed)
-        model = build_regressor(spec, model_config)
+        if initial_model is not None:
+            model, _ = load_regressor(initial_model, spec, compile=False)
+            logger.info("starting from the weights of %s", initial_model)
+        else:
+            model = build_regressor(spec, model_config)
         model.compile(optimizer=_make_optimizer(config, steps_per_epoch))
         state = LoopState()
         checkpoints.mkdir(parents=True, exist_ok=True)

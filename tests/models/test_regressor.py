@@ -126,3 +126,27 @@ def test_resume_continues_from_saved_epoch(tmp_path, tiny_grids, histograms):
     # Same seeds, same shuffling and noise: the resumed run ends where the uninterrupted one does,
     # up to floating-point differences of multi-threaded CPU kernels.
     assert summary.best_validation_w1 == pytest.approx(uninterrupted.best_validation_w1, rel=1e-3)
+
+
+def test_initial_model_starts_from_its_weights(tmp_path, tiny_grids, histograms):
+    spec = tiny_grids["spec"]
+    train, validation = histograms
+    first = train_regressor(
+        train, validation, spec, tmp_path / "first.keras", TINY_MODEL,
+        TrainingConfig(epochs=15, batch_size=32, learning_rate=3e-3, warmup_epochs=2, seed=1),
+    )
+    start, _ = load_regressor(first.output, spec)
+    start_w1 = mean_w1(start, validation, spec)
+
+    # At a low learning rate the first fine-tuning epoch stays close to the starting model, while an
+    # untrained model is far worse; a run that ignored the initial weights would fail both checks.
+    epochs = []
+    tuned = train_regressor(
+        train, validation, spec, tmp_path / "tuned.keras", RegressorConfig(),
+        TrainingConfig(epochs=3, batch_size=32, learning_rate=1e-4, warmup_epochs=0, seed=3, patience=100),
+        epoch_fn=epochs.append, initial_model=first.output,
+    )
+    assert epochs[0].validation_w1 < 1.5 * start_w1
+    assert epochs[0].validation_w1 < 0.5 * mean_w1(build_regressor(spec, TINY_MODEL), validation, spec)
+    # The sizes come from the initial model, not from the RegressorConfig passed in.
+    assert count_weights(load_regressor(tuned.output, spec)[0]) == count_weights(start)
