@@ -30,6 +30,10 @@ def train_regressor(
     head_width: int = typer.Option(500, "--head-width", min=1, help="Hidden features of the output head."),
     tokens_per_parameter: int = typer.Option(1, "--tokens-per-parameter", min=1, help="Tokens of each parameter."),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling and Poisson noise."),
+    poisson_noise: bool = typer.Option(
+        True, "--poisson-noise/--no-poisson-noise",
+        help="Draw fresh Poisson fluctuations of the training spectra at every step, or fit the simulated spectra as they are.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     initial_model: Optional[Path] = typer.Option(
         None, "--init", exists=True, dir_okay=False, metavar="MODEL.keras",
@@ -67,7 +71,7 @@ def train_regressor(
     )
     config = TrainingConfig(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
-        warmup_epochs=warmup_epochs, patience=patience, seed=seed,
+        warmup_epochs=warmup_epochs, patience=patience, seed=seed, poisson_noise=poisson_noise,
     )
     with progress_bar("train", epochs, "epochs") as advance:
         def report(record):

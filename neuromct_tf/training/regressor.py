@@ -7,6 +7,9 @@ Recipe
 - Each epoch draws fresh Poisson fluctuations of the training counts
   (``tf.random.stateless_poisson``, seeded by the seed, the epoch and the
   batch), so the model is never trained on the same noise twice and cannot learn it.
+  This doubles the variance of the targets, so a fine-tuning run at a low
+  learning rate may turn it off (``poisson_noise=False``) and fit the
+  simulated counts themselves.
 - Loss: the Kullback–Leibler divergence KL(target || prediction), computed
   as the cross-entropy minus the target entropy. For a spectrum of N entries
   the Poisson deviance of the counts against N times the prediction equals
@@ -76,6 +79,9 @@ class TrainingConfig:
         Epochs without improvement of the validation metric before stopping.
     seed : int
         Seed of the weight initialisation, the shuffling and the Poisson noise.
+    poisson_noise : bool
+        Draw fresh Poisson fluctuations of the training counts at every step;
+        without them the targets are the simulated spectra themselves.
     """
 
     epochs: int = 300
@@ -85,6 +91,7 @@ class TrainingConfig:
     warmup_epochs: int = 5
     patience: int = 30
     seed: int = 0
+    poisson_noise: bool = True
 
 
 @dataclass
@@ -230,7 +237,7 @@ def train_regressor(
         log_path.unlink(missing_ok=True)
 
     optimizer = model.optimizer
-    train_step = _make_train_step(logits_model(model), optimizer)
+    train_step = _make_train_step(logits_model(model), optimizer, config.poisson_noise)
     bin_widths = np.diff(spec.binning.edges_array())
     start = time.perf_counter()
     stopped_early = False
@@ -288,14 +295,17 @@ def _make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optim
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
 
 
-def _make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer):
+def _make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, poisson_noise: bool = True):
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True)
     def train_step(params, source, counts, noise_seed):
         # Fresh Poisson noise of the counts, normalised; an all-zero draw (possible for tiny
         # spectra) falls back to the unfluctuated spectrum.
-        noisy = tf.random.stateless_poisson(tf.shape(counts), seed=noise_seed, lam=counts, dtype=tf.float32)
+        if poisson_noise:
+            noisy = tf.random.stateless_poisson(tf.shape(counts), seed=noise_seed, lam=counts, dtype=tf.float32)
+        else:
+            noisy = counts
         totals = tf.reduce_sum(noisy, axis=1, keepdims=True)
         noisy = tf.where(totals > 0, noisy, counts)
         target = noisy / tf.reduce_sum(noisy, axis=1, keepdims=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from neuromct_tf.data.histograms import build_grid_histograms
 from neuromct_tf.errors import SpecMismatchError
@@ -14,11 +16,18 @@ from neuromct_tf.models.regressor import (
     build_regressor,
     count_weights,
     load_regressor,
+    logits_model,
     predict_spectra,
     save_regressor,
 )
 from neuromct_tf.specs import default_spec
-from neuromct_tf.training.regressor import TrainingConfig, flatten_histograms, train_regressor, wasserstein1
+from neuromct_tf.training.regressor import (
+    TrainingConfig,
+    _make_train_step,
+    flatten_histograms,
+    train_regressor,
+    wasserstein1,
+)
 
 TINY_MODEL = RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64)
 
@@ -150,3 +159,29 @@ def test_initial_model_starts_from_its_weights(tmp_path, tiny_grids, histograms)
     assert epochs[0].validation_w1 < 0.5 * mean_w1(build_regressor(spec, TINY_MODEL), validation, spec)
     # The sizes come from the initial model, not from the RegressorConfig passed in.
     assert count_weights(load_regressor(tuned.output, spec)[0]) == count_weights(start)
+
+
+
+def test_no_poisson_noise_fits_simulated_counts(tiny_grids, histograms):
+    spec = tiny_grids["spec"]
+    train, _ = histograms
+    params, sources, counts = flatten_histograms(train)
+    params, sources, counts = params[:16], sources[:16], counts[:16]
+    model = build_regressor(spec, TINY_MODEL)
+    logits = keras.ops.convert_to_numpy(
+        logits_model(model)({"params": params, "source": sources}, training=True)
+    ).astype(np.float64)
+    log_predicted = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    target = counts / counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.sum(np.where(target > 0, target * (np.log(target) - log_predicted), 0.0), axis=1)
+
+    def first_loss(poisson_noise, seed):
+        # A learning rate of zero leaves the weights alone, so the step only evaluates the loss.
+        step = _make_train_step(logits_model(model), keras.optimizers.SGD(0.0), poisson_noise)
+        return float(step(tf.constant(params), tf.constant(sources), tf.constant(counts), tf.constant([seed, 0], tf.int64)))
+
+    # Without the redraw the loss is the KL divergence from the simulated spectra (float32 precision);
+    # with it, the targets and so the loss change with the noise seed.
+    assert first_loss(False, 1) == pytest.approx(float(np.mean(kl)), rel=1e-4)
+    assert first_loss(True, 1) != pytest.approx(first_loss(True, 2), rel=1e-4)
