@@ -82,3 +82,27 @@ def tiny_grids(tmp_path_factory):
     training = simulate_grid(spec, "training", directory, seed=11).paths[0]
     validation = simulate_grid(spec, "validation", directory, seed=12).paths[0]
     return {"spec_file": spec_file, "spec": spec, "training": training, "validation": validation}
+
+
+@pytest.fixture(scope="session")
+def validation_model(tiny_grids, tmp_path_factory):
+    """A tiny regressor of the tiny spec, trained for 10 epochs; a dict with the spec, spec file and model path.
+
+    The validation studies need a model whose spectra depend on kB, fC and LY,
+    not an accurate one: their exact-model checks draw pseudo-data from the
+    model itself.
+    """
+    from neuromct_tf.data.histograms import build_grid_histograms
+    from neuromct_tf.models.regressor import RegressorConfig
+    from neuromct_tf.training.regressor import TrainingConfig, train_regressor
+
+    spec = tiny_grids["spec"]
+    summary = train_regressor(
+        build_grid_histograms([tiny_grids["training"]], spec),
+        build_grid_histograms([tiny_grids["validation"]], spec),
+        spec,
+        tmp_path_factory.mktemp("validation_model") / "tiny.keras",
+        RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64),
+        TrainingConfig(epochs=10, batch_size=32, learning_rate=3e-3, warmup_epochs=2, seed=5),
+    )
+    return {"spec": spec, "spec_file": tiny_grids["spec_file"], "path": summary.output}
