@@ -13,7 +13,7 @@ from neuromct_tf.inference.model import ObservedSpectra
 from neuromct_tf.inference.output import prepare_output_dir, write_chains_root, write_result_json
 from neuromct_tf.io.calib import LAYOUT_PRESETS, CalibrationLayout, read_calibration
 from neuromct_tf.models.bundled import resolve_model_path
-from neuromct_tf.models.regressor import load_regressor
+from neuromct_tf.models.surrogate import DEFAULT_GAN_SAMPLES, load_surrogate
 from neuromct_tf.specs import DataSpec
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def fit_calibration(
     layout: CalibrationLayout = LAYOUT_PRESETS["tree"],
     model_path: str | Path | None = None,
     overwrite: bool = False,
+    gan_samples: int = DEFAULT_GAN_SAMPLES,
 ) -> FitOutputs:
     """Fit calibration data and write ``result.json``, ``spectra.png`` and, for ``mcmc``, ``chains.root`` and ``corner.png``.
 
@@ -65,9 +66,12 @@ def fit_calibration(
     layout : CalibrationLayout
         Location of the NPE data in the input files.
     model_path : path, optional
-        Regressor ``.keras`` file; the bundled model when ``None``.
+        Regressor or GAN generator ``.keras`` file; the bundled regressor when ``None``.
     overwrite : bool
         Replace existing outputs.
+    gan_samples : int
+        Noise vectors per (point, source) when the model is a GAN generator,
+        drawn with the sampler's seed (:class:`~neuromct_tf.models.surrogate.GanSurrogate`).
 
     Raises
     ------
@@ -83,7 +87,7 @@ def fit_calibration(
     data = read_calibration(inputs, spec, layout)
     observed = ObservedSpectra.from_calibration(data, spec)
     path = resolve_model_path(model_path)
-    model, _ = load_regressor(path, spec)
+    model, _ = load_surrogate(path, spec, num_samples=gan_samples, seed=config.sampler.seed)
     paths = prepare_output_dir(out_dir, config.method, overwrite)
     result = run_fit(model, spec, observed, config)
 
