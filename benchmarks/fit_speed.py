@@ -71,9 +71,22 @@ def cli_path() -> str:
     return str(Path(sys.executable).with_name("neuromct-tf"))
 
 
-def run_cli_fit(calib: Path, out: Path, model: str | None, extra: list[str]) -> dict:
-    """Run ``neuromct-tf fit`` in a fresh process and return its timings and diagnostics."""
-    command = [cli_path(), "--quiet", "fit", str(calib), "--out", str(out), "--overwrite", "--truth", ",".join(map(str, NOMINAL))]
+#: Runs the command line with TensorFlow's graph optimizer left on, to measure what turning it off saves.
+WITH_GRAPH_OPTIMIZER = (
+    "import sys; import neuromct_tf.cli.fit as fit_command; "
+    "fit_command.skip_graph_optimizer = lambda: None; "
+    "from neuromct_tf.cli.main import run; sys.argv[0] = 'neuromct-tf'; run()"
+)
+
+
+def run_cli_fit(calib: Path, out: Path, model: str | None, extra: list[str], graph_optimizer: bool = False) -> dict:
+    """Run ``neuromct-tf fit`` in a fresh process and return its timings and diagnostics.
+
+    With ``graph_optimizer=True`` the command runs with TensorFlow's graph
+    optimizer on, which ``neuromct-tf fit`` turns off.
+    """
+    program = [sys.executable, "-c", WITH_GRAPH_OPTIMIZER] if graph_optimizer else [cli_path()]
+    command = program + ["--quiet", "fit", str(calib), "--out", str(out), "--overwrite", "--truth", ",".join(map(str, NOMINAL))]
     if model is not None:
         command += ["--model", model]
     command += extra
@@ -85,7 +98,7 @@ def run_cli_fit(calib: Path, out: Path, model: str | None, extra: list[str]) -> 
     result = json.loads((out / "result.json").read_text())
     diagnostics = result["diagnostics"]
     return {
-        "command": " ".join(["neuromct-tf", "fit", "CALIB.root"] + extra),
+        "command": " ".join(["neuromct-tf", "fit", "CALIB.root"] + extra) + (" (graph optimizer on)" if graph_optimizer else ""),
         "process_seconds": process_seconds,
         "job_seconds": result["wall_seconds"],
         "fit_seconds": result["timings"]["total"],
@@ -263,7 +276,8 @@ def main() -> None:
     parser.add_argument("--ultranest-max-ncalls", type=int, default=None, help="stop UltraNest after this many likelihood calls")
     parser.add_argument(
         "--samplers", nargs="+", default=["hmc", "xla", "nuts", "emcee", "ultranest"],
-        choices=["hmc", "xla", "nuts", "emcee", "ultranest"], help="samplers to run",
+        choices=["hmc", "hmc-graph-optimizer", "xla", "nuts", "emcee", "ultranest"],
+        help="samplers to run; hmc-graph-optimizer repeats the default fit with TensorFlow's graph optimizer on",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the summary to this file")
     args = parser.parse_args()
@@ -277,12 +291,18 @@ def main() -> None:
         simulation = simulate_calibration(spec, NOMINAL, args.events, calib, args.seed, LAYOUT_PRESETS["tree"])
         print(f"simulated {simulation.num_triggers} triggers in {simulation.wall_seconds:.1f} s", file=sys.stderr)
 
-        cli_runs = {"hmc": ("neuromct-tf fit (HMC)", [], args.repeats), "xla": ("neuromct-tf fit --xla", ["--xla"], 1),
-                    "nuts": ("neuromct-tf fit --sampler nuts", ["--sampler", "nuts"], 1)}
-        for key, (name, extra, repeats) in cli_runs.items():
+        cli_runs = {
+            "hmc": ("neuromct-tf fit (HMC)", [], args.repeats, False),
+            "hmc-graph-optimizer": ("neuromct-tf fit (HMC), graph optimizer on", [], args.repeats, True),
+            "xla": ("neuromct-tf fit --xla", ["--xla"], 1, False),
+            "nuts": ("neuromct-tf fit --sampler nuts", ["--sampler", "nuts"], 1, False),
+        }
+        for key, (name, extra, repeats, graph_optimizer) in cli_runs.items():
             if key not in args.samplers:
                 continue
-            runs = [run_cli_fit(calib, directory / f"fit_{key}", args.model, extra) for _ in range(repeats)]
+            runs = [
+                run_cli_fit(calib, directory / f"fit_{key}", args.model, extra, graph_optimizer) for _ in range(repeats)
+            ]
             entries.append(summarise_cli(name, runs))
             print(f"{name}: {entries[-1]['process_seconds_all']} s", file=sys.stderr)
         if "emcee" in args.samplers:

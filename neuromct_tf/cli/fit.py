@@ -17,6 +17,7 @@ from neuromct_tf.cli.common import (
     SpecOption,
     parse_source_files,
     read_spec,
+    skip_graph_optimizer,
 )
 from neuromct_tf.errors import InvalidInputError
 from neuromct_tf.io.calib import layout_preset
@@ -41,7 +42,11 @@ def fit(
         ..., "--out", "-o", help="Output directory (created if missing) for result.json, chains.root and the plots."
     ),
     model_path: Optional[Path] = typer.Option(
-        None, "--model", help="Regressor .keras file; the bundled default model when omitted."
+        None, "--model", help="Regressor or GAN generator .keras file; the bundled default regressor when omitted."
+    ),
+    gan_samples: int = typer.Option(
+        1000, "--gan-samples", min=1,
+        help="Generated events per source and parameter point that give the spectra of a GAN --model.",
     ),
     layout: str = LayoutOption,
     object_name: Optional[str] = ObjectNameOption,
@@ -100,7 +105,8 @@ def fit(
     )
     inputs = parse_source_files(files) if files else path
     calib_layout = layout_preset(layout).with_options(object_name, branch, npe_unit)
-    outputs = fit_calibration(inputs, spec, out, config, calib_layout, model_path, overwrite)
+    skip_graph_optimizer()
+    outputs = fit_calibration(inputs, spec, out, config, calib_layout, model_path, overwrite, gan_samples=gan_samples)
 
     result = outputs.result
     STDOUT.print(summary_table(result))

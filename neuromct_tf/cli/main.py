@@ -11,9 +11,11 @@ import typer
 from neuromct_tf._version import __version__
 from neuromct_tf.cli import evaluate as evaluate_command
 from neuromct_tf.cli import fit as fit_command
+from neuromct_tf.cli import gan as gan_command
 from neuromct_tf.cli import inspect as inspect_command
 from neuromct_tf.cli import regressor as regressor_command
 from neuromct_tf.cli import simulate as simulate_command
+from neuromct_tf.cli import validate as validate_command
 from neuromct_tf.cli.common import STATE, configure_logging
 from neuromct_tf.errors import NeuroMCTError
 
@@ -60,6 +62,9 @@ app.command("train-regressor")(regressor_command.train_regressor)
 app.command("evaluate")(evaluate_command.evaluate)
 app.command("predict")(regressor_command.predict)
 app.command("fit")(fit_command.fit)
+app.add_typer(validate_command.app, name="validate")
+app.command("train-gan")(gan_command.train_gan)
+app.command("generate")(gan_command.generate)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
