@@ -71,7 +71,7 @@ def cli_path() -> str:
     return str(Path(sys.executable).with_name("neuromct-tf"))
 
 
-#: Runs the command line with TensorFlow's graph optimizer left on, to measure what turning it off saves.
+#: Python program that runs the command line with TensorFlow's graph optimizer left on, to measure what turning it off saves.
 WITH_GRAPH_OPTIMIZER = (
     "import sys; import neuromct_tf.cli.fit as fit_command; "
     "fit_command.skip_graph_optimizer = lambda: None; "

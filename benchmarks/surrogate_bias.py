@@ -4,9 +4,9 @@ With N decays per source the statistical error of the MLE shrinks as
 1/sqrt(N), so on a large dataset what is left of (MLE - truth) is mostly the
 surrogate's error at that point. The script simulates ``--events`` decays
 per source at the nominal point (the streams of ``neuromct-tf simulate calib``
-with ``--seed``), fits it by MLE with each model given, and prints the bias
-in units of the statistical error of a 10k-event dataset, the unit of the
-pull study in ``benchmarks/fit_pulls.py``. The bias itself carries a
+with ``--seed``) and fits them by MLE with each model given. It prints the
+bias in units of the statistical error of a 10k-event dataset, the unit of
+the pull study in ``benchmarks/fit_pulls.py``. The bias itself carries a
 statistical error of sqrt(10k / N) in that unit (0.07 for N = 2M).
 
     .venv/bin/python benchmarks/surrogate_bias.py --events 2000000 \\
