@@ -32,6 +32,13 @@ ChunkOption = typer.Option(100, "--chunk-size", help="Datasets fitted in one bat
 JobsOption = typer.Option(1, "--jobs", "-j", help="Worker processes of the reference simulation.")
 SeedOption = typer.Option(0, "--seed", help="Seed of the pseudo-data, the MLE starts and the point selection; the same seed gives the same output.")
 NormRangeOption = typer.Option("0.8,1.2", "--norm-range", help="Range low,high of each source's normalisation.")
+MethodOption = typer.Option(
+    "mle", "--method",
+    help="mle: estimates with Hessian errors; hmc: posterior means and standard deviations from HMC, "
+    "all chains of all datasets of a chunk in one batch, started at the MLEs.",
+)
+ChainsOption = typer.Option(4, "--chains", help="HMC chains per dataset (with --method hmc).")
+SamplesOption = typer.Option(50, "--samples", help="HMC draws kept per chain (with --method hmc).")
 OverwriteOption = typer.Option(
     False, "--overwrite", help="Replace existing outputs in --out, and chunks made with other settings."
 )
@@ -59,12 +66,12 @@ def _parse_exposures(text: Optional[str]) -> Optional[list[int]]:
     return values
 
 
-def _settings(num_datasets, pseudo_data, seed, starts, chunk_size, norm_range, jobs):
+def _settings(num_datasets, pseudo_data, seed, starts, chunk_size, norm_range, jobs, method="mle", chains=4, samples=50):
     from neuromct_tf.validation.campaigns import StudySettings
 
     return StudySettings(
         num_datasets=num_datasets, data_source=pseudo_data, seed=seed, num_starts=starts, chunk_size=chunk_size,
-        norm_range=_parse_norm_range(norm_range), num_jobs=jobs,
+        norm_range=_parse_norm_range(norm_range), num_jobs=jobs, method=method, num_chains=chains, num_samples=samples,
     )
 
 
@@ -85,6 +92,9 @@ def exposure(
         help="Decays per source and replica of the simulation's finite-difference Fisher information "
         "(2 x 5 x this many in all); 0 skips the cross-check of the Cramér–Rao bound.",
     ),
+    method: str = MethodOption,
+    chains: int = ChainsOption,
+    samples: int = SamplesOption,
     starts: int = StartsOption,
     chunk_size: int = ChunkOption,
     jobs: int = JobsOption,
@@ -106,7 +116,7 @@ def exposure(
 
     spec = read_spec(spec_file)
     num_datasets = exposure_grid(spec).num_datasets if datasets is None else datasets
-    settings = _settings(num_datasets, pseudo_data, seed, starts, chunk_size, norm_range, jobs)
+    settings = _settings(num_datasets, pseudo_data, seed, starts, chunk_size, norm_range, jobs, method, chains, samples)
     selected = select_exposures(spec, _parse_exposures(exposures))
     truth = None if point is None else parse_point(point)
     with progress_bar("fitting datasets", len(selected) * num_datasets, "datasets") as advance:
@@ -143,6 +153,9 @@ def grid(
     datasets: int = typer.Option(20, "--datasets", "-n", help="Pseudo-datasets per point."),
     exposure_value: int = typer.Option(10_000, "--exposure", help="Decays per source of every dataset."),
     pseudo_data: str = PseudoDataOption,
+    method: str = MethodOption,
+    chains: int = ChainsOption,
+    samples: int = SamplesOption,
     starts: int = StartsOption,
     chunk_size: int = ChunkOption,
     jobs: int = JobsOption,
@@ -161,7 +174,7 @@ def grid(
     from neuromct_tf.validation.reports import grid_summary, grid_table, write_grid_root, write_json
 
     spec = read_spec(spec_file)
-    settings = _settings(datasets, pseudo_data, seed, starts, chunk_size, norm_range, jobs)
+    settings = _settings(datasets, pseudo_data, seed, starts, chunk_size, norm_range, jobs, method, chains, samples)
     num_points = len(select_grid_points(spec, grid_name, max_points, seed))
     with progress_bar("fitting datasets", num_points * datasets, "datasets") as advance:
         study = run_grid_study(

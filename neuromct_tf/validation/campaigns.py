@@ -11,7 +11,9 @@ What to use when:
   parameter box.
 
 Both split the datasets into chunks. A chunk is simulated, fitted with
-:func:`~neuromct_tf.inference.batched.fit_mle_batched` and written to
+:func:`~neuromct_tf.inference.batched.fit_mle_batched` (and, with
+``method="hmc"``, sampled by
+:func:`~neuromct_tf.inference.batched_sampling.sample_posteriors_batched`) and written to
 ``chunks/`` in the output directory, atomically, together with the settings
 that made it. A later run with the same settings reads finished chunks
 instead of fitting them again, so an interrupted study resumes where it
@@ -35,6 +37,7 @@ import numpy as np
 from neuromct_tf._version import __version__
 from neuromct_tf.errors import InvalidInputError, OutputError
 from neuromct_tf.inference.batched import BatchedLikelihood, fit_mle_batched
+from neuromct_tf.inference.batched_sampling import BatchedSamplerConfig, sample_posteriors_batched
 from neuromct_tf.inference.model import DEFAULT_NORM_RANGE
 from neuromct_tf.io.atomic import atomic_output, check_output_path
 from neuromct_tf.models.bundled import resolve_model_path
@@ -62,6 +65,13 @@ logger = logging.getLogger(__name__)
 #: Directory of the chunk files inside a study's output directory.
 CHUNK_DIR = "chunks"
 
+#: Fit methods of the studies.
+FIT_METHODS = ("mle", "hmc")
+
+#: Split R-hat above which the HMC chains of a dataset are reported as not converged. With the
+#: default 4 chains of 50 draws, R-hat scatters by a few percent around 1 even for converged chains.
+MAX_R_HAT = 1.1
+
 ProgressFn = Callable[[int], None]
 
 
@@ -85,6 +95,11 @@ class StudySettings:
         Range of each normalisation n_s.
     num_jobs : int
         Worker processes of the reference simulation.
+    method : str
+        ``mle`` (estimates and Hessian errors) or ``hmc`` (posterior means
+        and standard deviations from batched HMC started at the MLEs).
+    num_chains, num_samples : int
+        HMC chains per dataset and draws kept per chain (``method="hmc"`` only).
     """
 
     num_datasets: int = 1000
@@ -94,8 +109,15 @@ class StudySettings:
     chunk_size: int = 100
     norm_range: tuple[float, float] = DEFAULT_NORM_RANGE
     num_jobs: int = 1
+    method: str = "mle"
+    num_chains: int = 4
+    num_samples: int = 50
 
     def __post_init__(self):
+        if self.method not in FIT_METHODS:
+            raise InvalidInputError(f"unknown fit method {self.method!r}; choose one of {', '.join(FIT_METHODS)}")
+        if self.method == "hmc":
+            BatchedSamplerConfig(num_chains=self.num_chains, num_results=self.num_samples)
         if self.num_datasets < 1:
             raise InvalidInputError(f"invalid number of datasets {self.num_datasets}; give at least 1")
         if self.data_source not in DATA_SOURCES:
@@ -398,6 +420,8 @@ def _open_context(spec, settings, model_path, out_dir, paths, overwrite, progres
         "num_starts": settings.num_starts,
         "norm_range": [float(v) for v in settings.norm_range],
     }
+    if settings.method != "mle":
+        base.update(method=settings.method, num_chains=settings.num_chains, num_samples=settings.num_samples)
     likelihood = BatchedLikelihood(model, spec, spec.sources, settings.norm_range)
     return _Context(spec, settings, likelihood, SimulationPool(settings.num_jobs), chunk_dir, base, overwrite, progress_fn)
 
@@ -460,13 +484,15 @@ def _fit_chunk(context: _Context, pseudo_data, num_events: int, stream: str, dat
             f"dataset {datasets[dataset]} has no {context.spec.sources[source]} entries inside "
             f"{context.spec.binning.describe()} at {num_events} decays per source; give a larger exposure"
         )
-    result = fit_mle_batched(
-        context.likelihood, data.counts, _start_seeds(context.settings.seed, stream, datasets), context.settings.num_starts
-    )
+    seeds = _start_seeds(context.settings.seed, stream, datasets)
+    result = fit_mle_batched(context.likelihood, data.counts, seeds, context.settings.num_starts)
+    points, errors = result.points, result.errors
+    if context.settings.method == "hmc":
+        points, errors = _sample_chunk(context, data.counts, result, int(seeds[0]))
     return DatasetFits(
         datasets=np.arange(datasets.start, datasets.stop, dtype=np.int64),
-        points=result.points,
-        errors=result.errors,
+        points=points,
+        errors=errors,
         negative_log_likelihood=result.negative_log_likelihood,
         edm=result.edm,
         converged=result.converged,
@@ -478,6 +504,22 @@ def _fit_chunk(context: _Context, pseudo_data, num_events: int, stream: str, dat
         simulation_seconds=simulated - start,
         fit_seconds=time.perf_counter() - simulated,
     )
+
+
+def _sample_chunk(context: _Context, counts: np.ndarray, mle, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the posterior means and standard deviations of one chunk, shape (D, 3 + S) each."""
+    settings = context.settings
+    posteriors = sample_posteriors_batched(
+        context.likelihood, counts, mle,
+        BatchedSamplerConfig(num_chains=settings.num_chains, num_results=settings.num_samples, seed=seed),
+    )
+    unconverged = int(np.sum(np.max(posteriors.r_hat[:, :3], axis=1) > MAX_R_HAT))
+    if unconverged:
+        logger.warning(
+            "%d of %d datasets have a split R-hat above %.2f for kB, fC or LY; raise --samples or --chains",
+            unconverged, len(counts), MAX_R_HAT,
+        )
+    return posteriors.mean, posteriors.std
 
 
 def _write_chunk(path: Path, fits: DatasetFits, key: str) -> None:

@@ -227,7 +227,11 @@ def exposure_table(study: ExposureStudy) -> Table:
     """Return the table of bias and resolution per exposure and parameter, against the Cramér–Rao bound."""
     table = Table(
         title=f"bias and resolution, {study.settings.num_datasets} {study.settings.data_source} datasets per exposure",
-        caption="bias/σ: median bias / median Hessian σ; spread: std of the MLEs; CRB: Cramér–Rao bound",
+        caption=(
+            "bias/σ: median bias / median posterior σ; spread: std of the posterior means; CRB: Cramér–Rao bound"
+            if study.settings.method == "hmc"
+            else "bias/σ: median bias / median Hessian σ; spread: std of the MLEs; CRB: Cramér–Rao bound"
+        ),
         box=box.SIMPLE_HEAD,
     )
     for column in ("exposure", "param", "fits", "bias/σ", "spread", "median σ", "CRB", "spread/CRB", "σ/CRB"):
@@ -244,7 +248,11 @@ def exposure_table(study: ExposureStudy) -> Table:
 def pulls_table(study: ExposureStudy) -> Table:
     """Return the table of pull mean and width and interval coverage per exposure and parameter."""
     table = Table(
-        title="pulls (MLE - truth) / σ and coverage of MLE ± z σ",
+        title=(
+            "pulls (posterior mean - truth) / σ and coverage of mean ± z σ"
+            if study.settings.method == "hmc"
+            else "pulls (MLE - truth) / σ and coverage of MLE ± z σ"
+        ),
         caption="± values are standard errors; nominal coverage 0.683 and 0.950",
         box=box.SIMPLE_HEAD,
     )

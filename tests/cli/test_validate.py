@@ -106,3 +106,22 @@ def test_model_of_other_spec_rejected(run_cli, validation_model, tmp_path):
     assert result.exit_code == 2
     assert "binning" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_exposure_with_hmc(run_cli, validation_model, tmp_path):
+    out = tmp_path / "hmc"
+    result = run_cli(*validate_args(validation_model, "exposure", out, "--datasets", 3, "--fisher-events", 0,
+                                    "--exposures", "200", "--pseudo-data", "surrogate", "--method", "hmc",
+                                    "--chains", 2, "--samples", 10))
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((out / "exposure_summary.json").read_text())
+    assert summary["settings"]["method"] == "hmc"
+    assert summary["settings"]["num_chains"] == 2
+    with uproot.open(out / "exposure_fits.root") as file:
+        assert file["fits"].num_entries == 3
+
+
+def test_unknown_method_rejected(run_cli, validation_model, tmp_path):
+    result = run_cli(*validate_args(validation_model, "exposure", tmp_path / "bad", "--method", "nuts"))
+    assert result.exit_code == 2
+    assert "unknown fit method 'nuts'" in result.stderr

@@ -260,3 +260,36 @@ def test_simulation_fisher_spectra(validation_model):
     fisher = simulation_fisher(("kB", "fC", "LY") + tuple(f"norm_{s}" for s in spec.sources), spectra, np.full(num_sources, 1e4))
     assert fisher.information.shape == (3 + num_sources, 3 + num_sources)
     assert np.all(np.diag(fisher.information)[:3] > 0)
+
+
+@pytest.fixture(scope="module")
+def exact_hmc_study(exact_spec, validation_model, tmp_path_factory):
+    """The exact-model study with batched HMC: posterior means and standard deviations in place of the MLEs."""
+    settings = StudySettings(
+        num_datasets=EXACT_HMC_DATASETS, seed=12, data_source="surrogate", chunk_size=EXACT_HMC_DATASETS, method="hmc"
+    )
+    return run_exposure_study(exact_spec, tmp_path_factory.mktemp("exact_hmc"), settings, exposures=[EXACT_EXPOSURE],
+                              fisher_events=0, model_path=validation_model["path"])
+
+
+EXACT_HMC_DATASETS = 100
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["kB", "fC", "LY"])
+def test_exact_model_hmc_pulls_standard_normal(exact_hmc_study, index):
+    entry = exact_hmc_study.statistics[EXACT_EXPOSURE][index]
+    count = entry.num_datasets
+    assert count >= 0.95 * EXACT_HMC_DATASETS
+    # Same bands as for the MLE: 3.5 standard errors of the mean and of the coverage, and the central 99.9 %
+    # of the width. The posterior standard deviation of 4 x 50 draws scatters by about 5 %, well inside them.
+    assert abs(entry.pull_mean) < 3.5 / np.sqrt(count), entry
+    low, high = np.sqrt(stats.chi2.ppf([0.0005, 0.9995], count - 1) / (count - 1))
+    assert low < entry.pull_width < high, entry
+    assert abs(entry.coverage68 - 0.6827) < 3.5 * np.sqrt(0.6827 * 0.3173 / count), entry
+
+
+def test_hmc_method_settings_checked():
+    with pytest.raises(InvalidInputError, match="unknown fit method"):
+        StudySettings(method="nuts")
+    with pytest.raises(InvalidInputError, match="R-hat needs at least 2"):
+        StudySettings(method="hmc", num_chains=1)
