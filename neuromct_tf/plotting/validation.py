@@ -74,12 +74,17 @@ def plot_exposure_study(study: ExposureStudy, path: str | Path, overwrite: bool 
         axis.set_ylabel("coverage")
         axis.set_xlabel("decays per source")
         axis.set_xscale("log")
+        # A log axis around a single exposure has zero width, and matplotlib then draws empty panels.
+        axis.set_xlim(exposures.min() / 1.5, exposures.max() * 1.5)
     for row in range(4):
         axes[row, 0].legend(fontsize=7, loc="best")
     truth = ", ".join(f"{v:g}" for v in study.truth)
+    if study.settings.method == "hmc":
+        method = "posterior means and standard deviations from batched HMC"
+    else:
+        method = "MLE with Hessian errors"
     figure.suptitle(
-        f"{study.settings.num_datasets} {study.settings.data_source} datasets per exposure at kB, fC, LY = {truth}; "
-        "MLE with Hessian errors",
+        f"{study.settings.num_datasets} {study.settings.data_source} datasets per exposure at kB, fC, LY = {truth}; {method}",
         fontsize=10,
     )
     figure.tight_layout()

@@ -488,7 +488,8 @@ def _fit_chunk(context: _Context, pseudo_data, num_events: int, stream: str, dat
     result = fit_mle_batched(context.likelihood, data.counts, seeds, context.settings.num_starts)
     points, errors = result.points, result.errors
     if context.settings.method == "hmc":
-        points, errors = _sample_chunk(context, data.counts, result, int(seeds[0]))
+        # The start seeds are uint64; the sampler takes seeds below 2**63.
+        points, errors = _sample_chunk(context, data.counts, result, int(seeds[0]) & (2**63 - 1))
     return DatasetFits(
         datasets=np.arange(datasets.start, datasets.stop, dtype=np.int64),
         points=points,

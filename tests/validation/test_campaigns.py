@@ -293,3 +293,15 @@ def test_hmc_method_settings_checked():
         StudySettings(method="nuts")
     with pytest.raises(InvalidInputError, match="R-hat needs at least 2"):
         StudySettings(method="hmc", num_chains=1)
+
+
+def test_hmc_takes_any_start_seed(validation_model, tmp_path):
+    from neuromct_tf.validation.campaigns import _start_seeds
+
+    # The start seeds are uint64 and half of them exceed 2**63, the largest seed the sampler takes.
+    # Seed 1 of the study gives such a start seed to the first dataset at exposure 200.
+    assert int(_start_seeds(1, "validate_exposure_200", range(1))[0]) >= 2**63
+    settings = StudySettings(num_datasets=2, seed=1, data_source="surrogate", method="hmc", num_chains=2, num_samples=10)
+    study = run_exposure_study(validation_model["spec"], tmp_path, settings, exposures=[200], fisher_events=0,
+                               model_path=validation_model["path"])
+    assert study.fits[200].points.shape[0] == 2
