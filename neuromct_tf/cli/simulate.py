@@ -18,7 +18,7 @@ def simulate(
     target: str = typer.Argument(
         ...,
         metavar="TARGET",
-        help="A grid of the spec (training, validation, testing1, testing2, or one of a --spec file), "
+        help="A grid of the spec (training, validation, testing1, testing2, reference, or one of a --spec file), "
         "or 'calib' for a pseudo-calibration file at one --point.",
     ),
     out: Path = typer.Option(

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -329,8 +330,17 @@ def load_keras_file(path: Path) -> keras.Model:
         raise InvalidInputError(f"{path} cannot be loaded as a Keras model ({first_line})") from None
 
 
+#: One compiled generation function per generator, so that generating several sources traces it once.
+_GENERATE_FNS: "weakref.WeakKeyDictionary[keras.Model, object]" = weakref.WeakKeyDictionary()
+
+
 def make_generate_fn(generator: keras.Model):
-    """Return a ``tf.function`` mapping (noise (N, noise_dim), params (N, 3), source (N,)) to the NPE (N,) in kNPE."""
+    """Return a ``tf.function`` mapping (noise (N, noise_dim), params (N, 3), source (N,)) to the NPE (N,) in kNPE.
+
+    The function is built once per generator and reused by later calls.
+    """
+    if generator in _GENERATE_FNS:
+        return _GENERATE_FNS[generator]
     noise_dim = generator_noise_dim(generator)
 
     @tf.function(
@@ -342,6 +352,7 @@ def make_generate_fn(generator: keras.Model):
     def generate_fn(noise, params, source):
         return generator({"noise": noise, "params": params, "source": source}, training=False)
 
+    _GENERATE_FNS[generator] = generate_fn
     return generate_fn
 
 
