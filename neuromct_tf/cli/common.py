@@ -96,6 +96,20 @@ def read_spec(path: Optional[Path]) -> DataSpec:
     return load_spec(path)
 
 
+def parse_numbers(text: str, option: str, count: int, example: str) -> tuple[float, ...]:
+    """Parse ``count`` comma-separated numbers given to ``option``.
+
+    Raises InvalidInputError, with ``example`` as the fix, for any other text.
+    """
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise InvalidInputError(f"invalid {option} {text!r}: give {count} comma-separated numbers, e.g. {example}")
+    return values
+
+
 def parse_point(text: str) -> tuple[float, float, float]:
     """Parse ``kB,fC,LY`` into three floats.
 

@@ -15,22 +15,13 @@ from neuromct_tf.cli.common import (
     ObjectNameOption,
     SourceFilesOption,
     SpecOption,
+    parse_numbers,
     parse_source_files,
     read_spec,
     skip_graph_optimizer,
 )
 from neuromct_tf.errors import InvalidInputError
 from neuromct_tf.io.calib import layout_preset
-
-
-def _parse_numbers(text: str, option: str, count: int, example: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != count:
-        raise InvalidInputError(f"invalid {option} {text!r}: give {count} comma-separated numbers, e.g. {example}")
-    return values
 
 
 def fit(
@@ -100,8 +91,8 @@ def fit(
             sampler=sampler, num_chains=chains, num_burnin_steps=burnin, num_results=samples,
             num_leapfrog_steps=leapfrog_steps, jit_compile=xla, seed=seed,
         ),
-        norm_range=_parse_numbers(norm_range, "--norm-range", 2, "0.8,1.2"),
-        truth=None if truth is None else _parse_numbers(truth, "--truth", 3, "15.45,0.525,10100"),
+        norm_range=parse_numbers(norm_range, "--norm-range", 2, "0.8,1.2"),
+        truth=None if truth is None else parse_numbers(truth, "--truth", 3, "15.45,0.525,10100"),
     )
     inputs = parse_source_files(files) if files else path
     calib_layout = layout_preset(layout).with_options(object_name, branch, npe_unit)

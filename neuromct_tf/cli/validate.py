@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from neuromct_tf.cli.common import STDOUT, SpecOption, parse_point, progress_bar, read_spec
+from neuromct_tf.cli.common import STDOUT, SpecOption, parse_numbers, parse_point, progress_bar, read_spec
 from neuromct_tf.errors import InvalidInputError
 
 app = typer.Typer(
@@ -44,16 +44,6 @@ OverwriteOption = typer.Option(
 )
 
 
-def _parse_norm_range(text: str) -> tuple[float, float]:
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 2:
-        raise InvalidInputError(f"invalid --norm-range {text!r}: give two comma-separated numbers, e.g. 0.8,1.2")
-    return values  # type: ignore[return-value]
-
-
 def _parse_exposures(text: Optional[str]) -> Optional[list[int]]:
     if text is None:
         return None
@@ -71,7 +61,7 @@ def _settings(num_datasets, pseudo_data, seed, starts, chunk_size, norm_range, j
 
     return StudySettings(
         num_datasets=num_datasets, data_source=pseudo_data, seed=seed, num_starts=starts, chunk_size=chunk_size,
-        norm_range=_parse_norm_range(norm_range), num_jobs=jobs, method=method, num_chains=chains, num_samples=samples,
+        norm_range=parse_numbers(norm_range, "--norm-range", 2, "0.8,1.2"), num_jobs=jobs, method=method, num_chains=chains, num_samples=samples,
     )
 
 

@@ -25,7 +25,7 @@ import tensorflow_probability as tfp
 
 from neuromct_tf.errors import InvalidInputError
 from neuromct_tf.inference.mle import invert_hessian
-from neuromct_tf.inference.model import DEFAULT_NORM_RANGE, state_names
+from neuromct_tf.inference.model import DEFAULT_NORM_RANGE, check_norm_range, state_names
 from neuromct_tf.models.regressor import logits_model
 from neuromct_tf.specs import DataSpec
 
@@ -100,11 +100,7 @@ class BatchedLikelihood:
     """
 
     def __init__(self, model, spec: DataSpec, sources, norm_range=DEFAULT_NORM_RANGE):
-        low, high = (float(v) for v in norm_range)
-        if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low < high):
-            raise InvalidInputError(
-                f"invalid normalisation range {low:g},{high:g}: give two numbers 0 < low < high, e.g. 0.8,1.2"
-            )
+        low, high = check_norm_range(norm_range)
         self.spec = spec
         self.sources = tuple(sources)
         self.norm_range = (low, high)

@@ -111,6 +111,19 @@ def state_names(sources) -> tuple[str, ...]:
     return PARAMETER_NAMES + tuple(f"norm_{source}" for source in sources)
 
 
+def check_norm_range(norm_range) -> tuple[float, float]:
+    """Return the bounds (low, high) of the normalisation prior as floats.
+
+    Raises InvalidInputError unless 0 < low < high, both finite.
+    """
+    low, high = (float(v) for v in norm_range)
+    if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low < high):
+        raise InvalidInputError(
+            f"invalid normalisation range {low:g},{high:g}: give two numbers 0 < low < high, e.g. 0.8,1.2"
+        )
+    return low, high
+
+
 class PosteriorModel:
     """Joint distribution of the parameters and the observed counts, with the surrogate inside.
 
@@ -129,11 +142,7 @@ class PosteriorModel:
     """
 
     def __init__(self, model, spec: DataSpec, observed: ObservedSpectra, norm_range=DEFAULT_NORM_RANGE):
-        low, high = (float(v) for v in norm_range)
-        if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low < high):
-            raise InvalidInputError(
-                f"invalid normalisation range {low:g},{high:g}: give two numbers 0 < low < high, e.g. 0.8,1.2"
-            )
+        low, high = check_norm_range(norm_range)
         self.spec = spec
         self.observed = observed
         self.norm_range = (low, high)
