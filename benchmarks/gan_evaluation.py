@@ -5,8 +5,8 @@ training grid) with :func:`neuromct_tf.validation.evaluate.evaluate_surrogates`.
 The metrics are the W1, Cramér–von Mises and Kolmogorov–Smirnov distances of
 the CDFs and the chi2/ndf of the test counts (bins with at least 5 expected counts). The GAN's
 spectra are histograms of ``--events`` generated events per (point, source),
-from one fixed set of noise vectors; the regressor's and the baseline's are
-exact, so the GAN's figures carry the generation noise as well.
+from one fixed set of noise vectors. The regressor's and the baseline's
+spectra are exact, so only the GAN's figures carry generation noise.
 
 The low-statistics region of a test spectrum is the set of bins whose
 simulated probability is below ``--low-probability`` (1e-3 by default): the

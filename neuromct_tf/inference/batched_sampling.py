@@ -42,7 +42,7 @@ class BatchedSamplerConfig:
     num_chains : int
         Chains per dataset.
     num_burnin_steps : int
-        Steps discarded at the start; the first 80 % of them adapt the step size.
+        Steps discarded at the start. The first 80 % of them adapt the step size.
     num_results : int
         Draws kept per chain.
     num_leapfrog_steps : int
@@ -62,9 +62,9 @@ class BatchedSamplerConfig:
 
     def __post_init__(self):
         if self.num_chains < 2:
-            raise InvalidInputError(f"invalid number of chains {self.num_chains}; R-hat needs at least 2 per dataset")
+            raise InvalidInputError(f"invalid number of chains {self.num_chains}; give at least 2, because R-hat needs at least 2 per dataset")
         if self.num_results < 4:
-            raise InvalidInputError(f"invalid number of draws {self.num_results}; split R-hat needs at least 4 per chain")
+            raise InvalidInputError(f"invalid number of draws {self.num_results}; give at least 4, because split R-hat needs at least 4 per chain")
         if self.num_burnin_steps < 0 or self.num_leapfrog_steps < 1:
             raise InvalidInputError(
                 f"invalid burn-in {self.num_burnin_steps} or leapfrog steps {self.num_leapfrog_steps}; "

@@ -16,10 +16,10 @@ Recipe
 - Adam with beta1 = 0 and beta2 = 0.9 for both networks; the learning rates
   decay linearly to 5 % over the run.
 - An epoch is ``steps_per_epoch`` generator steps. After each epoch the
-  validation metric selects the best generator (written to the output
-  file): the mean Wasserstein-1 distance in kNPE between the binned spectra of
-  ``validation_events`` generated events and of the simulated validation
-  events, on up to ``validation_points`` validation points. The same noise
+  validation metric selects the best generator, which is written to the
+  output file. The metric is the mean Wasserstein-1 distance in kNPE between
+  the binned spectra of ``validation_events`` generated events and of the
+  simulated validation events, on up to ``validation_points`` validation points. The same noise
   vectors are used at every epoch, so the metric changes only with the model.
 - A checkpoint (weights of both networks, optimizer states and loop state)
   is written after every epoch, so ``resume=True`` continues after a kill

@@ -148,7 +148,7 @@ def test_initial_model_starts_from_its_weights(tmp_path, tiny_grids, histograms)
     start_w1 = mean_w1(start, validation, spec)
 
     # At a low learning rate the first fine-tuning epoch stays close to the starting model, while an
-    # untrained model is far worse; a run that ignored the initial weights would fail both checks.
+    # untrained model is far worse. A run that ignored the initial weights would fail both checks.
     epochs = []
     tuned = train_regressor(
         train, validation, spec, tmp_path / "tuned.keras", RegressorConfig(),
@@ -181,7 +181,7 @@ def test_no_poisson_noise_fits_simulated_counts(tiny_grids, histograms):
         step = _make_train_step(logits_model(model), keras.optimizers.SGD(0.0), poisson_noise)
         return float(step(tf.constant(params), tf.constant(sources), tf.constant(counts), tf.constant([seed, 0], tf.int64)))
 
-    # Without the redraw the loss is the KL divergence from the simulated spectra (float32 precision);
-    # with it, the targets and so the loss change with the noise seed.
+    # Without the redraw the loss is the KL divergence from the simulated spectra, to float32 precision.
+    # With the redraw the targets change with the noise seed, and so does the loss.
     assert first_loss(False, 1) == pytest.approx(float(np.mean(kl)), rel=1e-4)
     assert first_loss(True, 1) != pytest.approx(first_loss(True, 2), rel=1e-4)
