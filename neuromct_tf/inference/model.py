@@ -157,8 +157,8 @@ class PosteriorModel:
         self._counts = tf.constant(observed.counts, tf.float64)
         self._log_num_in_range = tf.constant(np.log(observed.num_in_range.astype(np.float64)), tf.float64)
         self._nll_derivatives_fn = None
-        # Built once: every new JointDistributionNamed traces its model to find its dtype, which
-        # cost about 0.5 s of CPU per eager call and per tf.function trace.
+        # Built once, because every new JointDistributionNamed traces its model to find its dtype,
+        # which cost about 0.5 s of CPU per eager call and per tf.function trace.
         self._joint_distribution = self._build_joint_distribution()
 
     def log_probabilities(self, physics):
