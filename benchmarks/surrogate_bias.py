@@ -3,8 +3,9 @@
 With N decays per source the statistical error of the MLE shrinks as
 1/sqrt(N), so on a large dataset what is left of (MLE - truth) is mostly the
 surrogate's error at that point. The script simulates ``--events`` decays
-per source at the nominal point (the streams of ``neuromct-tf simulate calib``
-with ``--seed``) and fits them by MLE with each model given. It prints the
+per source at each true point, the nominal one by default (the streams of
+``neuromct-tf simulate calib`` with ``--seed``), and fits them by MLE with
+each model given. It prints the
 bias in units of the statistical error of a 10k-event dataset, the unit of
 the pull study in ``benchmarks/fit_pulls.py``. The bias itself carries a
 statistical error of sqrt(10k / N) in that unit (0.07 for N = 2M).
@@ -35,12 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_pulls import NOMINAL, PHYSICS, simulate_observed  # noqa: E402
 
-import tensorflow as tf  # noqa: E402
-
 from neuromct_tf.inference.batched import BatchedLikelihood  # noqa: E402
 from neuromct_tf.inference.fit import FitConfig, run_fit  # noqa: E402
 from neuromct_tf.models.regressor import load_regressor  # noqa: E402
 from neuromct_tf.specs import default_spec  # noqa: E402
+from neuromct_tf.validation.fisher import surrogate_derivatives  # noqa: E402
 
 
 def main() -> None:
@@ -69,27 +69,24 @@ def main() -> None:
             print(f"{path} at {','.join(f'{v:g}' for v in point)}: " + " | ".join(columns), flush=True)
             if args.by_source:
                 shares = source_shares(model, spec, point, observed.counts)
-                scale10k = shares["sigma"] * scale
-                print(f"    linearised bias (sigma(10k)): {format_row(shares['total'] / scale10k)}")
+                sigma_10k = shares["sigma"] * scale
+                print(f"    linearised bias (sigma(10k)): {format_row(shares['total'] / sigma_10k)}")
                 for name, share in zip(spec.sources, shares["sources"]):
-                    print(f"    from {name:6s}: {format_row(share / scale10k)}", flush=True)
+                    print(f"    from {name:6s}: {format_row(share / sigma_10k)}", flush=True)
 
 
 def format_row(values) -> str:
+    """Format one value per physics parameter, with its name."""
     return "  ".join(f"{name} {value:+.2f}" for name, value in zip(PHYSICS, values))
 
 
 def source_shares(model, spec, point, counts) -> dict:
     """Return the linearised MLE offset, each source's share of it and the standard errors, all for ``counts``."""
-    likelihood = BatchedLikelihood(model, spec, spec.sources)
-    physics = tf.constant(np.asarray(point, np.float64)[None, :])
-    derivatives = []
-    for index in range(3):
-        with tf.autodiff.ForwardAccumulator(physics, tf.one_hot([index], 3, dtype=tf.float64)) as accumulator:
-            log_p = likelihood.log_probabilities(physics)
-        derivatives.append(accumulator.jvp(log_p).numpy()[0])
-    probabilities = np.exp(log_p.numpy()[0])
-    derivatives = np.stack(derivatives, axis=-1)  # (sources, bins, 3): d log p / d theta
+    probabilities, derivatives = surrogate_derivatives(BatchedLikelihood(model, spec, spec.sources), [point])
+    probabilities = probabilities[0]
+    # d log p / d theta, shape (sources, bins, 3); a bin of zero probability contributes nothing.
+    safe = np.where(probabilities > 0, probabilities, 1.0)
+    derivatives = np.where(probabilities > 0, derivatives[0] / safe, 0.0).transpose(1, 2, 0)
     information = np.zeros((3, 3))
     scores = []
     for n, p, d in zip(np.asarray(counts, np.float64), probabilities, derivatives):

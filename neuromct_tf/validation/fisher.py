@@ -154,6 +154,16 @@ def surrogate_fisher(likelihood: BatchedLikelihood, points: np.ndarray, expected
     FisherInformation
         With leading dimension K.
     """
+    probabilities, derivatives = surrogate_derivatives(likelihood, points)
+    counts = np.broadcast_to(np.asarray(expected_counts, np.float64), (probabilities.shape[0], likelihood.num_sources))
+    return fisher_from_derivatives(likelihood.names, probabilities, derivatives, counts)
+
+
+def surrogate_derivatives(likelihood: BatchedLikelihood, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return p_sb, shape (K, S, num_bins), and d p_sb / d theta, shape (K, 3, S, num_bins), at points (K, 3).
+
+    The derivatives come from forward-mode autodiff of the surrogate.
+    """
     physics = tf.constant(np.asarray(points, np.float64).reshape(-1, 3))
     derivatives = []
     # One forward-mode pass per parameter: three surrogate evaluations, where the reverse mode
@@ -163,8 +173,7 @@ def surrogate_fisher(likelihood: BatchedLikelihood, points: np.ndarray, expected
         with tf.autodiff.ForwardAccumulator(physics, tangent) as accumulator:
             probabilities = tf.exp(likelihood.log_probabilities(physics))
         derivatives.append(accumulator.jvp(probabilities).numpy())
-    counts = np.broadcast_to(np.asarray(expected_counts, np.float64), (physics.shape[0], likelihood.num_sources))
-    return fisher_from_derivatives(likelihood.names, probabilities.numpy(), np.stack(derivatives, axis=1), counts)
+    return probabilities.numpy(), np.stack(derivatives, axis=1)
 
 
 def default_steps(spec: DataSpec) -> np.ndarray:
