@@ -29,6 +29,10 @@ def train_regressor(
     feed_forward_width: int = typer.Option(128, "--feed-forward-width", min=1, help="Hidden features of each block's feed-forward layer."),
     head_width: int = typer.Option(500, "--head-width", min=1, help="Hidden features of the output head."),
     tokens_per_parameter: int = typer.Option(1, "--tokens-per-parameter", min=1, help="Tokens of each parameter."),
+    num_frequencies: int = typer.Option(
+        0, "--fourier-features", min=0,
+        help="Octaves of sine and cosine features of each scaled parameter added to its tokens; 0 for none.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling and Poisson noise."),
     poisson_noise: bool = typer.Option(
         True, "--poisson-noise/--no-poisson-noise",
@@ -67,7 +71,7 @@ def train_regressor(
     valid = _histograms(build_grid_histograms, validation, spec, cache, "histogram validation files")
     model_config = RegressorConfig(
         num_blocks=num_blocks, width=width, num_heads=num_heads, feed_forward_width=feed_forward_width,
-        head_width=head_width, tokens_per_parameter=tokens_per_parameter,
+        head_width=head_width, tokens_per_parameter=tokens_per_parameter, num_frequencies=num_frequencies,
     )
     config = TrainingConfig(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,

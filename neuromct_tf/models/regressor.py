@@ -58,23 +58,33 @@ class ParameterTokens(layers.Layer):
         Tokens of each parameter.
     spec_json : str
         The data spec as JSON, stored with the model.
+    num_frequencies : int
+        Fourier features of each scaled parameter x: sin(2^k pi x) and
+        cos(2^k pi x) for k = 0 ... num_frequencies - 1, embedded next to x
+        itself. 0 embeds x alone.
 
     Call arguments: ``params`` float32 of shape (batch, 3) in physical units and
     ``source`` int32 of shape (batch,). Returns float32 of shape
     (batch, 3 * tokens_per_parameter + 1, width).
     """
 
-    def __init__(self, box, num_sources, width, tokens_per_parameter=1, spec_json="", **kwargs):
+    def __init__(self, box, num_sources, width, tokens_per_parameter=1, spec_json="", num_frequencies=0, **kwargs):
         super().__init__(**kwargs)
         self.box = [[float(low), float(high)] for low, high in box]
         self.num_sources = int(num_sources)
         self.width = int(width)
         self.tokens_per_parameter = int(tokens_per_parameter)
         self.spec_json = spec_json
+        self.num_frequencies = int(num_frequencies)
 
     def build(self, params_shape, source_shape=None):
         shape = (3, self.tokens_per_parameter, self.width)
         self.kernel = self.add_weight(name="kernel", shape=shape, initializer="glorot_uniform")
+        if self.num_frequencies:
+            self.fourier_kernel = self.add_weight(
+                name="fourier_kernel", shape=(3, 2 * self.num_frequencies, self.tokens_per_parameter, self.width),
+                initializer="glorot_uniform",
+            )
         self.bias = self.add_weight(name="bias", shape=shape, initializer=keras.initializers.RandomNormal(stddev=0.02))
         self.source_embedding = self.add_weight(
             name="source_embedding", shape=(self.num_sources, self.width),
@@ -85,6 +95,11 @@ class ParameterTokens(layers.Layer):
         box = ops.convert_to_tensor(np.asarray(self.box, dtype=np.float32))
         scaled = (params - box[:, 0]) / (box[:, 1] - box[:, 0])  # (batch, 3)
         tokens = scaled[:, :, None, None] * self.kernel + self.bias  # (batch, 3, tokens, width)
+        if self.num_frequencies:
+            frequencies = ops.convert_to_tensor(np.pi * 2.0 ** np.arange(self.num_frequencies, dtype=np.float32))
+            phases = scaled[:, :, None] * frequencies  # (batch, 3, frequencies)
+            features = ops.concatenate([ops.sin(phases), ops.cos(phases)], axis=2)
+            tokens = tokens + ops.einsum("bpf,pftw->bptw", features, self.fourier_kernel)
         tokens = ops.reshape(tokens, (-1, 3 * self.tokens_per_parameter, self.width))
         source_token = ops.take(self.source_embedding, ops.cast(source, "int32"), axis=0)[:, None, :]
         return ops.concatenate([tokens, source_token], axis=1)
@@ -94,6 +109,7 @@ class ParameterTokens(layers.Layer):
         config.update(
             box=self.box, num_sources=self.num_sources, width=self.width,
             tokens_per_parameter=self.tokens_per_parameter, spec_json=self.spec_json,
+            num_frequencies=self.num_frequencies,
         )
         return config
 
@@ -179,6 +195,9 @@ class RegressorConfig:
         Hidden features of the output head.
     tokens_per_parameter : int
         Tokens of each of kB, fC and LY.
+    num_frequencies : int
+        Fourier features per parameter (sine and cosine at ``num_frequencies``
+        octaves) added to the linear embedding of the tokens; 0 for none.
     dropout : float
         Attention dropout during training.
     """
@@ -189,6 +208,7 @@ class RegressorConfig:
     feed_forward_width: int = 128
     head_width: int = 500
     tokens_per_parameter: int = 1
+    num_frequencies: int = 0
     dropout: float = 0.0
 
 
@@ -205,7 +225,7 @@ def build_regressor(spec: DataSpec, config: RegressorConfig = RegressorConfig())
     source = keras.Input(shape=(), dtype="int32", name="source")
     tokens = ParameterTokens(
         box=spec.box().tolist(), num_sources=len(spec.sources), width=config.width,
-        tokens_per_parameter=config.tokens_per_parameter,
+        tokens_per_parameter=config.tokens_per_parameter, num_frequencies=config.num_frequencies,
         spec_json=json.dumps(spec.to_dict(), sort_keys=True), name=TOKENS_LAYER,
     )(params, source)
     for index in range(config.num_blocks):

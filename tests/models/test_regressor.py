@@ -70,6 +70,35 @@ def test_keras_round_trip_identical(tmp_path, tiny_spec):
     np.testing.assert_allclose(after.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_fourier_features_round_trip_and_weights(tmp_path, tiny_spec):
+    config = RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=3)
+    model = build_regressor(tiny_spec, config)
+    # Three parameters, six sine and cosine features each, one token of 16 features per feature.
+    assert count_weights(model) - count_weights(build_regressor(tiny_spec, TINY_MODEL)) == 3 * 6 * 16
+    points = np.array([[6.0, 0.0, 8000.0], [15.45, 0.525, 10100.0], [24.0, 1.0, 12000.0]])
+    before = predict_spectra(model, points, np.array([0, 3, 4]))
+    save_regressor(model, tmp_path / "fourier.keras")
+    loaded, _ = load_regressor(tmp_path / "fourier.keras", tiny_spec)
+    assert loaded.get_layer("parameter_tokens").num_frequencies == 3
+    np.testing.assert_array_equal(before, predict_spectra(loaded, points, np.array([0, 3, 4])))
+
+
+def test_fourier_tokens_are_the_documented_features(tiny_spec):
+    layer = build_regressor(tiny_spec, RegressorConfig(
+        num_blocks=1, width=4, num_heads=2, feed_forward_width=4, head_width=4, num_frequencies=2,
+    )).get_layer("parameter_tokens")
+    box = np.asarray(layer.box)
+    params = np.array([[10.5, 0.3, 9000.0]], dtype=np.float32)
+    scaled = (params[0] - box[:, 0]) / (box[:, 1] - box[:, 0])
+    kernel, fourier, bias = (np.asarray(w) for w in (layer.kernel, layer.fourier_kernel, layer.bias))
+    phases = scaled[:, None] * np.pi * np.array([1.0, 2.0])
+    features = np.concatenate([np.sin(phases), np.cos(phases)], axis=1)  # (3, 4)
+    expected = scaled[:, None, None] * kernel + bias + np.einsum("pf,pftw->ptw", features, fourier)
+    tokens = np.asarray(layer(tf.constant(params), tf.constant([2])))[0]
+    np.testing.assert_allclose(tokens[:3], expected.reshape(3, 4), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tokens[3], np.asarray(layer.source_embedding)[2], rtol=1e-6)
+
+
 def test_spec_mismatch_names_both(tmp_path, tiny_spec):
     save_regressor(build_regressor(tiny_spec, TINY_MODEL), tmp_path / "model.keras")
     with pytest.raises(SpecMismatchError) as error:
