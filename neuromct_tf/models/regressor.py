@@ -272,8 +272,9 @@ def save_regressor(model: keras.Model, path: str | Path, overwrite: bool = True,
     if path.suffix != ".keras":
         raise InvalidInputError(f"model file {path} must end in .keras; Keras 3 saves models in that format")
     if not include_optimizer and getattr(model, "optimizer", None) is not None:
+        # keras.models.clone_model also copies the compiled optimizer, so rebuild from the config.
         weights = model.get_weights()
-        model = keras.models.clone_model(model)
+        model = model.__class__.from_config(model.get_config())
         model.set_weights(weights)
     with atomic_output(path, overwrite) as temporary:
         target = temporary.with_suffix(".keras")
