@@ -27,10 +27,10 @@ def train_regressor(
     width: int = typer.Option(64, "--width", min=1, help="Features per token."),
     num_heads: int = typer.Option(8, "--heads", min=1, help="Attention heads (must divide --width)."),
     feed_forward_width: int = typer.Option(128, "--feed-forward-width", min=1, help="Hidden features of each block's feed-forward layer."),
-    head_width: int = typer.Option(500, "--head-width", min=1, help="Hidden features of the output head."),
+    head_width: int = typer.Option(1000, "--head-width", min=1, help="Hidden features of the output head."),
     tokens_per_parameter: int = typer.Option(1, "--tokens-per-parameter", min=1, help="Tokens of each parameter."),
     num_frequencies: int = typer.Option(
-        0, "--fourier-features", min=0,
+        4, "--fourier-features", min=0,
         help="Octaves of sine and cosine features of each scaled parameter added to its tokens; 0 for none.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling and Poisson noise."),

@@ -206,9 +206,9 @@ class RegressorConfig:
     width: int = 64
     num_heads: int = 8
     feed_forward_width: int = 128
-    head_width: int = 500
+    head_width: int = 1000
     tokens_per_parameter: int = 1
-    num_frequencies: int = 0
+    num_frequencies: int = 4
     dropout: float = 0.0
 
 
