@@ -31,7 +31,7 @@ def train_regressor(
     tokens_per_parameter: int = typer.Option(1, "--tokens-per-parameter", min=1, help="Tokens of each parameter."),
     num_frequencies: int = typer.Option(
         4, "--fourier-features", min=0,
-        help="Octaves of sine and cosine features of each scaled parameter added to its tokens; 0 for none.",
+        help="Octaves of sine and cosine features of each scaled parameter added to its tokens (0 turns them off).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling and Poisson noise."),
     poisson_noise: bool = typer.Option(

@@ -197,7 +197,7 @@ class RegressorConfig:
         Tokens of each of kB, fC and LY.
     num_frequencies : int
         Fourier features per parameter (sine and cosine at ``num_frequencies``
-        octaves) added to the linear embedding of the tokens; 0 for none.
+        octaves) added to the linear embedding of the tokens. 0 turns them off.
     dropout : float
         Attention dropout during training.
     """

@@ -70,7 +70,7 @@ def test_keras_round_trip_identical(tmp_path, tiny_spec):
     np.testing.assert_allclose(after.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_fourier_features_round_trip_and_weights(tmp_path, tiny_spec):
+def test_fourier_round_trip_and_weights(tmp_path, tiny_spec):
     config = RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=3)
     model = build_regressor(tiny_spec, config)
     # Three parameters, six sine and cosine features each, one token of 16 features per feature.
@@ -84,7 +84,7 @@ def test_fourier_features_round_trip_and_weights(tmp_path, tiny_spec):
     np.testing.assert_array_equal(before, predict_spectra(loaded, points, np.array([0, 3, 4])))
 
 
-def test_fourier_tokens_are_the_documented_features(tiny_spec):
+def test_fourier_tokens_match_formula(tiny_spec):
     layer = build_regressor(tiny_spec, RegressorConfig(
         num_blocks=1, width=4, num_heads=2, feed_forward_width=4, head_width=4, num_frequencies=2,
     )).get_layer("parameter_tokens")
@@ -100,14 +100,14 @@ def test_fourier_tokens_are_the_documented_features(tiny_spec):
     np.testing.assert_allclose(tokens[3], np.asarray(layer.source_embedding)[2], rtol=1e-6)
 
 
-def test_saved_model_leaves_out_the_optimizer(tmp_path, tiny_spec):
+def test_saved_model_omits_optimizer(tmp_path, tiny_spec):
     model = build_regressor(tiny_spec, TINY_MODEL)
     model.compile(optimizer=keras.optimizers.Adam())
     model.optimizer.build(model.trainable_variables)
     save_regressor(model, tmp_path / "with.keras", include_optimizer=True)
     save_regressor(model, tmp_path / "without.keras")
-    # Adam keeps two moments per weight; with the file overheads of a tiny model the checkpoint
-    # is still more than twice the size.
+    # Adam keeps two moments per weight, so even with the file overheads of a tiny model the
+    # checkpoint is more than twice the size.
     assert (tmp_path / "with.keras").stat().st_size > 2.0 * (tmp_path / "without.keras").stat().st_size
     loaded, _ = load_regressor(tmp_path / "without.keras", tiny_spec)
     np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
