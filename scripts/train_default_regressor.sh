@@ -6,8 +6,8 @@
 # copies the best model into the package. On a 2-core machine the training
 # grid takes about 20 to 30 minutes, the validation grid about 2 and the
 # training about 25 (recorded in docs/benchmarks.md). The training runs on one
-# thread, as the bundled model did: TensorFlow's sums over several threads can
-# round differently and give a slightly different model.
+# thread, as it did for the bundled model, because sums split over several
+# threads may round differently and give a slightly different model.
 #
 # Usage: scripts/train_default_regressor.sh [WORK_DIR]   (default: grids/)
 set -euo pipefail

@@ -7,7 +7,7 @@ import pytest
 import uproot
 
 from neuromct_tf.cli.main import USER_ERROR_EXIT_CODE
-from neuromct_tf.models.regressor import build_regressor, load_regressor, save_regressor
+from neuromct_tf.models.regressor import TOKENS_LAYER, build_regressor, load_regressor, save_regressor
 from neuromct_tf.sim.runner import simulate_grid
 from neuromct_tf.specs import default_spec
 
@@ -31,7 +31,7 @@ def test_train_then_predict(run_cli, tiny_grids, tmp_path):
     )
     assert result.exit_code == 0, result.stderr
     assert out.exists()
-    assert load_regressor(out)[0].get_layer("parameter_tokens").num_frequencies == 2
+    assert load_regressor(out)[0].get_layer(TOKENS_LAYER).num_frequencies == 2
     assert out.with_suffix(".csv").exists()
     assert list((tmp_path / ".neuromct-cache").glob("histograms-*.npz"))
 

@@ -8,8 +8,8 @@ from neuromct_tf.data.histograms import build_grid_histograms
 from neuromct_tf.models.regressor import RegressorConfig, load_regressor
 from neuromct_tf.training.regressor import TrainingConfig, train_regressor
 
-# No Fourier features: the tiny grids have three values per parameter, too few to pin down
-# sin(8 pi x), and the fit tests need a likelihood without spurious modes between them.
+# No Fourier features: three grid values per parameter cannot constrain sin(8 pi x), and the fit
+# tests need a likelihood without spurious modes between the grid values.
 TINY_MODEL = RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=0)
 
 

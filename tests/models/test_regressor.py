@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -12,6 +13,7 @@ import tensorflow as tf
 from neuromct_tf.data.histograms import build_grid_histograms
 from neuromct_tf.errors import SpecMismatchError
 from neuromct_tf.models.regressor import (
+    TOKENS_LAYER,
     RegressorConfig,
     build_regressor,
     count_weights,
@@ -71,23 +73,23 @@ def test_keras_round_trip_identical(tmp_path, tiny_spec):
 
 
 def test_fourier_round_trip_and_weights(tmp_path, tiny_spec):
-    config = RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=3)
-    model = build_regressor(tiny_spec, config)
-    # Three parameters, six sine and cosine features each, one token of 16 features per feature.
-    linear = RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=0)
-    assert count_weights(model) - count_weights(build_regressor(tiny_spec, linear)) == 3 * 6 * 16
+    model = build_regressor(tiny_spec, replace(TINY_MODEL, num_frequencies=3))
+    linear = build_regressor(tiny_spec, replace(TINY_MODEL, num_frequencies=0))
+    # Each of the 3 parameters has 6 features (sine and cosine at 3 octaves), each mapped onto
+    # one token of 16 features.
+    assert count_weights(model) - count_weights(linear) == 3 * 6 * 16
     points = np.array([[6.0, 0.0, 8000.0], [15.45, 0.525, 10100.0], [24.0, 1.0, 12000.0]])
     before = predict_spectra(model, points, np.array([0, 3, 4]))
     save_regressor(model, tmp_path / "fourier.keras")
     loaded, _ = load_regressor(tmp_path / "fourier.keras", tiny_spec)
-    assert loaded.get_layer("parameter_tokens").num_frequencies == 3
+    assert loaded.get_layer(TOKENS_LAYER).num_frequencies == 3
     np.testing.assert_array_equal(before, predict_spectra(loaded, points, np.array([0, 3, 4])))
 
 
 def test_fourier_tokens_match_formula(tiny_spec):
     layer = build_regressor(tiny_spec, RegressorConfig(
         num_blocks=1, width=4, num_heads=2, feed_forward_width=4, head_width=4, num_frequencies=2,
-    )).get_layer("parameter_tokens")
+    )).get_layer(TOKENS_LAYER)
     box = np.asarray(layer.box)
     params = np.array([[10.5, 0.3, 9000.0]], dtype=np.float32)
     scaled = (params[0] - box[:, 0]) / (box[:, 1] - box[:, 0])
