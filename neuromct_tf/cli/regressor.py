@@ -44,6 +44,11 @@ def train_regressor(
         help="Start from the weights of this regressor (fine-tuning with a new learning-rate schedule); "
         "its sizes replace --blocks, --width and the other size options. Ignored with --resume.",
     ),
+    teachers: Optional[list[Path]] = typer.Option(
+        None, "--teacher", exists=True, dir_okay=False, metavar="MODEL.keras",
+        help="Distil: fit the mean probabilities of these regressors (repeat the option; several seeds make an "
+        "ensemble) at random points of the parameter box, in place of the training spectra. Usually with --init.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output model."),
     spec_file: Optional[Path] = SpecOption,
 ) -> None:
@@ -55,10 +60,15 @@ def train_regressor(
     validation Wasserstein-1 distance) is written to OUT after every
     improvement. A checkpoint is written after every epoch, and a CSV log to
     OUT with the suffix .csv.
+
+    With --teacher the model learns the mean of the teachers' probabilities
+    (an ensemble) instead of the simulated spectra: one model as accurate as
+    the ensemble, at the cost of one. The validation grid still selects the
+    best epoch.
     """
     from neuromct_tf.data.histograms import build_grid_histograms, cache_directory_for
     from neuromct_tf.io.atomic import check_output_path
-    from neuromct_tf.models.regressor import RegressorConfig
+    from neuromct_tf.models.regressor import RegressorConfig, build_ensemble, load_regressor
     from neuromct_tf.training.regressor import TrainingConfig, train_regressor as run_training
 
     spec = read_spec(spec_file)
@@ -66,6 +76,10 @@ def train_regressor(
         raise InvalidInputError(f"output {out} must end in .keras; Keras 3 saves models in that format")
     if not resume:
         check_output_path(out, overwrite)
+    teacher = None
+    if teachers:
+        loaded = [load_regressor(path, spec)[0] for path in teachers]
+        teacher = loaded[0] if len(loaded) == 1 else build_ensemble(loaded, [str(path) for path in teachers])
     cache = cache_directory_for(out)
     train = _histograms(build_grid_histograms, train_files, spec, cache, "histogram training files")
     valid = _histograms(build_grid_histograms, validation, spec, cache, "histogram validation files")
@@ -89,7 +103,7 @@ def train_regressor(
 
         summary = run_training(
             train, valid, spec, out, model_config, config, resume=resume, overwrite=overwrite, epoch_fn=report,
-            initial_model=initial_model,
+            initial_model=initial_model, teacher=teacher,
         )
     STDOUT.print(
         f"wrote {summary.output}: best validation W1 {summary.best_validation_w1:.5f} kNPE at epoch "

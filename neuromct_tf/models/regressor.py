@@ -16,6 +16,15 @@ Architecture
 The data spec travels inside the saved model (in the configuration of
 :class:`ParameterTokens`), so :func:`load_regressor` can reject a model made
 for another binning, parameter box or source list.
+
+Ensembles
+---------
+:func:`build_ensemble` joins regressors trained with different seeds into one
+model with the same inputs and outputs: its probabilities are the mean of the
+members' probabilities (:class:`MeanProbabilityLogits`). The error of one
+trained model scatters from seed to seed; the mean of M independent members
+cuts the scattering part by about sqrt(M) and costs M times the compute of
+one member.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from neuromct_tf.specs.loading import spec_from_json  # noqa: E402
 PACKAGE = "neuromct_tf"
 TOKENS_LAYER = "parameter_tokens"
 LOGITS_LAYER = "scaled_logits"
+MEMBER_PREFIX = "member_"
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -177,6 +187,21 @@ class TemperatureScaling(layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MeanProbabilityLogits(layers.Layer):
+    """Logits of the mean of several softmax distributions.
+
+    Takes a list of M logit tensors (batch, num_bins) and returns
+    log(mean_m softmax(logits_m)), computed as a log-sum-exp of the members'
+    log-softmax for stability. Its softmax is the mean probability.
+    """
+
+    def call(self, member_logits):
+        stacked = ops.stack(list(member_logits), axis=0)
+        log_probabilities = ops.log_softmax(stacked, axis=-1)
+        return ops.logsumexp(log_probabilities, axis=0) - np.log(len(member_logits)).astype("float32")
+
+
 @dataclass(frozen=True)
 class RegressorConfig:
     """Sizes of the regressor.
@@ -243,15 +268,72 @@ def build_regressor(spec: DataSpec, config: RegressorConfig = RegressorConfig())
     return model
 
 
+def _member_logits(model: keras.Model, name: str) -> keras.Model:
+    return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name=name)
+
+
+def ensemble_members(model: keras.Model) -> list[keras.Model]:
+    """Return the member logit models of an ensemble, or an empty list for a single regressor."""
+    return [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name.startswith(MEMBER_PREFIX)]
+
+
+def build_ensemble(members: list[keras.Model], origins: list[str] | None = None) -> keras.Model:
+    """Join trained regressors of one spec into an ensemble regressor.
+
+    Parameters
+    ----------
+    members : list of keras.Model
+        Regressors from :func:`build_regressor` (any sizes), at least two.
+        Ensembles among them are unpacked into their members.
+    origins : list of str, optional
+        Names of the members for error messages (file names).
+
+    Returns
+    -------
+    keras.Model
+        Same inputs and output as a single regressor; the probabilities are
+        the mean of the members' probabilities. The members' weights are
+        shared, not copied.
+
+    Raises
+    ------
+    InvalidInputError
+        If fewer than two members are given or one is not a regressor.
+    SpecMismatchError
+        If the members were made with different specs.
+    """
+    origins = list(origins) if origins is not None else [f"member {i}" for i in range(len(members))]
+    singles = []
+    for model, origin in zip(members, origins):
+        spec = model_spec(model, origin)
+        singles.extend((single, spec, origin) for single in ensemble_members(model) or [model])
+    if len(singles) < 2:
+        raise InvalidInputError(f"an ensemble needs at least two regressors; got {len(singles)}")
+    _, first_spec, first_origin = singles[0]
+    for _, spec, origin in singles[1:]:
+        first_spec.check_compatible(spec, what=f"regressor {origin} (against {first_origin})")
+    params = keras.Input(shape=(3,), dtype="float32", name="params")
+    source = keras.Input(shape=(), dtype="int32", name="source")
+    member_logits = [
+        _member_logits(model, f"{MEMBER_PREFIX}{index}")({"params": params, "source": source})
+        for index, (model, _, _) in enumerate(singles)
+    ]
+    logits = MeanProbabilityLogits(name=LOGITS_LAYER)(member_logits)
+    probabilities = layers.Softmax(name="probabilities")(logits)
+    return keras.Model({"params": params, "source": source}, probabilities, name="spectrum_regressor_ensemble")
+
+
 def logits_model(model: keras.Model) -> keras.Model:
     """Return a model that shares the weights of ``model`` and outputs the temperature-scaled logits."""
     return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name="spectrum_regressor_logits")
 
 
 def model_spec(model: keras.Model, origin: str) -> DataSpec:
-    """Return the data spec stored in a regressor."""
+    """Return the data spec stored in a regressor (for an ensemble, in its first member)."""
+    members = ensemble_members(model)
+    holder = members[0] if members else model
     try:
-        layer = model.get_layer(TOKENS_LAYER)
+        layer = holder.get_layer(TOKENS_LAYER)
     except ValueError:
         raise InvalidInputError(f"{origin} is not a neuromct-tf regressor: it has no layer {TOKENS_LAYER!r}") from None
     return spec_from_json(layer.spec_json, origin=f"the spec stored in {origin}")

@@ -19,6 +19,14 @@ Recipe
 - After each epoch the validation metric, the mean Wasserstein-1 distance
   between predicted and validation CDFs (in kNPE), selects the best model
   (written to the output file) and drives early stopping.
+- Distillation (``teacher``): the targets are the probabilities of a
+  teacher model, usually an ensemble of regressors of different seeds
+  (:func:`~neuromct_tf.models.regressor.build_ensemble`), at points drawn
+  uniformly in the parameter box afresh at every step, so the student learns
+  the teacher between the grid points as well as on them. An epoch has as
+  many steps as with the training grid. The ensemble is the more accurate
+  model and the student the faster one; the student keeps one member's cost
+  in the fit.
 - A checkpoint (model, optimizer state and loop state) is written after
   every epoch, so ``resume=True`` continues after a kill from the last
   finished epoch, with the same shuffling and noise as an uninterrupted run.
@@ -46,6 +54,7 @@ from neuromct_tf.models.regressor import (
     build_regressor,
     load_regressor,
     logits_model,
+    make_predict_fn,
     save_regressor,
 )
 from neuromct_tf.specs import DataSpec
@@ -163,6 +172,7 @@ def train_regressor(
     log_path: str | Path | None = None,
     epoch_fn: Callable[[EpochRecord], None] | None = None,
     initial_model: str | Path | None = None,
+    teacher: keras.Model | None = None,
 ) -> TrainingSummary:
     """Train a regressor and write the best model (lowest validation W1) to ``output``.
 
@@ -191,6 +201,12 @@ def train_regressor(
         Regressor ``.keras`` file made for ``spec`` whose weights start the
         training (fine-tuning with a fresh optimizer and learning-rate
         schedule); the default is a new model initialised from ``config.seed``.
+    teacher : keras.Model, optional
+        A regressor or ensemble made for ``spec``. When given, the targets are
+        its probabilities at uniform random points of the parameter box and
+        random sources (seeded by ``config.seed``, the epoch and the step)
+        rather than the training spectra, and ``config.poisson_noise`` is
+        ignored. ``train`` still sets the number of steps per epoch.
 
     Raises
     ------
@@ -237,7 +253,11 @@ def train_regressor(
         log_path.unlink(missing_ok=True)
 
     optimizer = model.optimizer
-    train_step = _make_train_step(logits_model(model), optimizer, config.poisson_noise)
+    train_step = _make_train_step(logits_model(model), optimizer, config.poisson_noise and teacher is None)
+    if teacher is not None:
+        teacher_fn = make_predict_fn(teacher)
+        box = spec.box().astype(np.float32)
+        num_sources = len(spec.sources)
     bin_widths = np.diff(spec.binning.edges_array())
     start = time.perf_counter()
     stopped_early = False
@@ -249,10 +269,14 @@ def train_regressor(
         for step in range(steps_per_epoch):
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             noise_seed = tf.constant([config.seed, epoch * steps_per_epoch + step], dtype=tf.int64)
-            loss = train_step(
-                tf.constant(train_params[batch]), tf.constant(train_sources[batch]),
-                tf.constant(train_counts[batch]), noise_seed,
-            )
+            if teacher is None:
+                params, sources, counts = train_params[batch], train_sources[batch], train_counts[batch]
+            else:
+                rng = np.random.default_rng([config.seed, epoch, step])
+                params = rng.uniform(box[:, 0], box[:, 1], size=(batch.size, 3)).astype(np.float32)
+                sources = rng.integers(0, num_sources, size=batch.size).astype(np.int32)
+                counts = teacher_fn(tf.constant(params), tf.constant(sources)).numpy()
+            loss = train_step(tf.constant(params), tf.constant(sources), tf.constant(counts), noise_seed)
             losses.append(float(loss))
         predicted = model.predict({"params": valid_params, "source": valid_sources}, batch_size=4096, verbose=0)
         metric = float(np.mean(wasserstein1(predicted.astype(np.float64), valid_target, bin_widths)))

@@ -128,3 +128,37 @@ def test_evaluate_model_of_other_spec(run_cli, tiny_grids, tmp_path):
         "--out", tmp_path / "evaluation", "--spec", tiny_grids["spec_file"],
     )
     assert_user_error(result, "m.keras", "800 bins")
+
+
+def test_distil_from_two_teachers(run_cli, tiny_grids, tmp_path):
+    spec = tiny_grids["spec"]
+    teachers = []
+    for index in range(2):
+        path = tmp_path / f"teacher{index}.keras"
+        save_regressor(build_regressor(spec, _tiny_config()), path)
+        teachers += ["--teacher", path]
+    out = tmp_path / "student.keras"
+    result = run_cli(
+        "--quiet", "train-regressor", tiny_grids["training"], "--validation", tiny_grids["validation"],
+        "--out", out, "--spec", tiny_grids["spec_file"], "--epochs", "2", "--batch-size", "32",
+        "--init", tmp_path / "teacher0.keras", *teachers,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "best validation W1" in result.stdout
+    assert load_regressor(out, spec)[0].count_params() == load_regressor(teachers[1], spec)[0].count_params()
+
+
+def test_teacher_of_other_spec(run_cli, tiny_grids, tmp_path):
+    save_regressor(build_regressor(default_spec(), _tiny_config()), tmp_path / "wide.keras")
+    result = run_cli(
+        "train-regressor", tiny_grids["training"], "--validation", tiny_grids["validation"],
+        "--out", tmp_path / "m.keras", "--spec", tiny_grids["spec_file"], "--teacher", tmp_path / "wide.keras",
+    )
+    assert_user_error(result, "wide.keras", "800 bins from 0.4 to 16.4 kNPE")
+    assert not (tmp_path / "m.keras").exists()
+
+
+def _tiny_config():
+    from neuromct_tf.models.regressor import RegressorConfig
+
+    return RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=0)

@@ -11,12 +11,14 @@ import pytest
 import tensorflow as tf
 
 from neuromct_tf.data.histograms import build_grid_histograms
-from neuromct_tf.errors import SpecMismatchError
+from neuromct_tf.errors import InvalidInputError, SpecMismatchError
 from neuromct_tf.models.regressor import (
     TOKENS_LAYER,
     RegressorConfig,
+    build_ensemble,
     build_regressor,
     count_weights,
+    ensemble_members,
     load_regressor,
     logits_model,
     predict_spectra,
@@ -230,3 +232,86 @@ def test_no_poisson_noise_fits_simulated_counts(tiny_grids, histograms):
     # With the redraw the targets change with the noise seed, and so does the loss.
     assert first_loss(False, 1) == pytest.approx(float(np.mean(kl)), rel=1e-4)
     assert first_loss(True, 1) != pytest.approx(first_loss(True, 2), rel=1e-4)
+
+
+def kl_divergence(target, predicted):
+    """Mean KL(target || predicted) over rows of probabilities."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(target > 0, target * (np.log(target) - np.log(predicted)), 0.0)
+    return float(np.mean(np.sum(terms, axis=1)))
+
+
+def random_points(spec, size, seed):
+    rng = np.random.default_rng(seed)
+    box = spec.box()
+    return rng.uniform(box[:, 0], box[:, 1], size=(size, 3)), rng.integers(0, len(spec.sources), size=size)
+
+
+def test_ensemble_is_mean_of_members_and_round_trips(tmp_path, tiny_spec):
+    members = []
+    for seed in (1, 2, 3):
+        keras.utils.set_random_seed(seed)
+        members.append(build_regressor(tiny_spec, TINY_MODEL))
+    points, sources = random_points(tiny_spec, 64, seed=0)
+    expected = np.mean([predict_spectra(member, points, sources) for member in members], axis=0)
+
+    # An ensemble of an ensemble and a regressor is unpacked into three members.
+    pair = build_ensemble(members[:2])
+    ensemble = build_ensemble([pair, members[2]])
+    save_regressor(ensemble, tmp_path / "ensemble.keras")
+    loaded, stored = load_regressor(tmp_path / "ensemble.keras", tiny_spec)
+    assert len(ensemble_members(loaded)) == 3
+    assert stored.binning.num_bins == tiny_spec.binning.num_bins
+    # Float32 softmax of 160 bins: agreement to 1e-6 absolute on probabilities of order 1e-2.
+    np.testing.assert_allclose(predict_spectra(loaded, points, sources), expected, atol=1e-6)
+    assert not np.allclose(expected, predict_spectra(members[0], points, sources), atol=1e-4)
+    # The likelihood reads the logits; their softmax is the mean probability as well.
+    logits = keras.ops.convert_to_numpy(logits_model(loaded)({"params": points.astype(np.float32), "source": sources}))
+    np.testing.assert_allclose(np.exp(logits), expected, rtol=1e-4)
+
+
+def test_ensemble_rejects_one_member_and_other_specs(tiny_spec):
+    model = build_regressor(tiny_spec, TINY_MODEL)
+    with pytest.raises(InvalidInputError, match="at least two regressors"):
+        build_ensemble([model])
+    other = build_regressor(default_spec(), TINY_MODEL)
+    with pytest.raises(SpecMismatchError, match="other.keras"):
+        build_ensemble([model, other], ["tiny.keras", "other.keras"])
+
+
+def test_distillation_learns_the_teacher(tmp_path, tiny_grids, histograms):
+    spec = tiny_grids["spec"]
+    train, validation = histograms
+    # Teacher: an ensemble of two untrained models of other seeds, a smooth function of the
+    # parameters that differs from the simulated spectra, so a student that learnt the
+    # training spectra instead would not come close to it.
+    teachers = []
+    for seed in (7, 8):
+        keras.utils.set_random_seed(seed)
+        teachers.append(build_regressor(spec, TINY_MODEL))
+    teacher = build_ensemble(teachers)
+    keras.utils.set_random_seed(9)
+    untrained = build_regressor(spec, TINY_MODEL)
+    save_regressor(untrained, tmp_path / "start.keras")
+    config = TrainingConfig(epochs=15, batch_size=32, learning_rate=3e-3, warmup_epochs=2, seed=1, patience=100)
+    summary = train_regressor(
+        train, validation, spec, tmp_path / "student.keras", TINY_MODEL, config,
+        initial_model=tmp_path / "start.keras", teacher=teacher,
+    )
+    control = train_regressor(
+        train, validation, spec, tmp_path / "control.keras", TINY_MODEL, config, initial_model=tmp_path / "start.keras",
+    )
+    points, sources = random_points(spec, 500, seed=123)
+    target = predict_spectra(teacher, points, sources)
+
+    def distance(model):
+        return kl_divergence(target, predict_spectra(model, points, sources))
+
+    before = distance(untrained)
+    after = distance(load_regressor(summary.output, spec)[0])
+    without_teacher = distance(load_regressor(control.output, spec)[0])
+    # Off the grid, at points the training never drew, the student must be far closer to the
+    # teacher than where it started and than the same training on the simulated spectra.
+    assert after < 0.5 * before
+    assert after < 0.5 * without_teacher
+    assert summary.epochs_run == 15
