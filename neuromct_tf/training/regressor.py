@@ -52,6 +52,7 @@ from neuromct_tf.io.atomic import atomic_output, check_output_path
 from neuromct_tf.models.regressor import (
     RegressorConfig,
     build_regressor,
+    ensemble_members,
     load_regressor,
     logits_model,
     make_predict_fn,
@@ -244,6 +245,11 @@ def train_regressor(
         keras.utils.set_random_seed(config.seed)
         if initial_model is not None:
             model, _ = load_regressor(initial_model, spec, compile=False)
+            if ensemble_members(model):
+                raise InvalidInputError(
+                    f"{initial_model} is an ensemble; start from one of its members, and pass the ensemble "
+                    "with --teacher to distil it"
+                )
             logger.info("starting from the weights of %s", initial_model)
         else:
             model = build_regressor(spec, model_config)

@@ -158,6 +158,20 @@ def test_teacher_of_other_spec(run_cli, tiny_grids, tmp_path):
     assert not (tmp_path / "m.keras").exists()
 
 
+def test_init_from_an_ensemble(run_cli, tiny_grids, tmp_path):
+    from neuromct_tf.models.regressor import build_ensemble
+
+    spec = tiny_grids["spec"]
+    members = [build_regressor(spec, _tiny_config()) for _ in range(2)]
+    save_regressor(build_ensemble(members), tmp_path / "ensemble.keras")
+    result = run_cli(
+        "train-regressor", tiny_grids["training"], "--validation", tiny_grids["validation"],
+        "--out", tmp_path / "m.keras", "--spec", tiny_grids["spec_file"], "--init", tmp_path / "ensemble.keras",
+    )
+    assert_user_error(result, "ensemble.keras is an ensemble", "--teacher")
+    assert not (tmp_path / "m.keras").exists()
+
+
 def _tiny_config():
     from neuromct_tf.models.regressor import RegressorConfig
 
