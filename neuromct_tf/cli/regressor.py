@@ -40,14 +40,15 @@ def train_regressor(
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
     initial_model: Optional[Path] = typer.Option(
-        None, "--init", exists=True, dir_okay=False, metavar="MODEL.keras",
+        None, "--init", metavar="MODEL.keras",
         help="Start from the weights of this regressor (fine-tuning with a new learning-rate schedule); "
         "its sizes replace --blocks, --width and the other size options. Ignored with --resume.",
     ),
     teachers: Optional[list[Path]] = typer.Option(
-        None, "--teacher", exists=True, dir_okay=False, metavar="MODEL.keras",
+        None, "--teacher", metavar="MODEL.keras",
         help="Distil: fit the mean probabilities of these regressors (repeat the option; several seeds make an "
-        "ensemble) at random points of the parameter box, in place of the training spectra. Usually with --init.",
+        "ensemble; a saved ensemble may be given as one) at random points of the parameter box, in place of the "
+        "training spectra. Usually with --init.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output model."),
     spec_file: Optional[Path] = SpecOption,
@@ -76,6 +77,9 @@ def train_regressor(
         raise InvalidInputError(f"output {out} must end in .keras; Keras 3 saves models in that format")
     if not resume:
         check_output_path(out, overwrite)
+    if initial_model is not None and not resume:
+        # Fail before the histogramming pass: a file that is missing or not a regressor stops here.
+        load_regressor(initial_model, spec)
     teacher = None
     if teachers:
         loaded = [load_regressor(path, spec)[0] for path in teachers]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import weakref
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -321,10 +322,14 @@ def load_generator(path: str | Path, spec: DataSpec | None = None) -> tuple[kera
     return model, stored
 
 
-def load_keras_file(path: Path) -> keras.Model:
+def load_keras_file(path: Path, compile: bool = False) -> keras.Model:
     """Load a ``.keras`` file, turning Keras's loading errors into :class:`InvalidInputError`."""
+    if not zipfile.is_zipfile(path):
+        raise InvalidInputError(
+            f"{path} is not a Keras model file (a .keras file is a zip archive); give a model written by neuromct-tf"
+        )
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=compile)
     except (ValueError, OSError, KeyError, TypeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InvalidInputError(f"{path} cannot be loaded as a Keras model ({first_line})") from None

@@ -43,6 +43,7 @@ from keras import layers, ops  # noqa: E402
 
 from neuromct_tf.errors import InvalidInputError  # noqa: E402
 from neuromct_tf.io.atomic import atomic_output  # noqa: E402
+from neuromct_tf.models.gan import is_generator, load_keras_file  # noqa: E402
 from neuromct_tf.specs import DataSpec  # noqa: E402
 from neuromct_tf.specs.loading import spec_from_json  # noqa: E402
 
@@ -391,11 +392,11 @@ def load_regressor(path: str | Path, spec: DataSpec | None = None, compile: bool
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"model file {path} not found; train one with 'neuromct-tf train-regressor'")
-    try:
-        model = keras.models.load_model(path, compile=compile)
-    except (ValueError, OSError, KeyError, TypeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InvalidInputError(f"{path} cannot be loaded as a Keras model ({first_line})") from None
+    model = load_keras_file(path, compile=compile)
+    if is_generator(model):
+        raise InvalidInputError(
+            f"{path} is a GAN generator, not a regressor; give a regressor from 'neuromct-tf train-regressor'"
+        )
     stored = model_spec(model, str(path))
     if spec is not None:
         spec.check_compatible(stored, what=f"model {path}")

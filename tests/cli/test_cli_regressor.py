@@ -176,3 +176,23 @@ def _tiny_config():
     from neuromct_tf.models.regressor import RegressorConfig
 
     return RegressorConfig(num_blocks=1, width=16, num_heads=2, feed_forward_width=32, head_width=64, num_frequencies=0)
+
+
+@pytest.mark.parametrize("option", ["--teacher", "--init"])
+def test_model_options_reject_missing_and_foreign_files(run_cli, tiny_grids, tmp_path, option):
+    from neuromct_tf.models.bundled import default_gan_path
+
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model\n")
+    cases = [
+        (tmp_path / "missing.keras", "missing.keras not found"),
+        (text, "notes.keras is not a Keras model file"),
+        (default_gan_path(), "is a GAN generator, not a regressor"),
+    ]
+    for path, fragment in cases:
+        result = run_cli(
+            "train-regressor", tiny_grids["training"], "--validation", tiny_grids["validation"],
+            "--out", tmp_path / "m.keras", "--spec", tiny_grids["spec_file"], option, path,
+        )
+        assert_user_error(result, fragment)
+    assert not (tmp_path / "m.keras").exists()
