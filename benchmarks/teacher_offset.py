@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", type=Path, help="regressor .keras files to compare with the teacher")
     parser.add_argument("--teacher", action="append", type=Path, required=True,
-                        help="regressor of the teacher ensemble (repeatable; one file is used alone)")
+                        help="regressor of the teacher ensemble (repeatable); a single file is the teacher itself")
     parser.add_argument("--random", type=int, default=10, help="random points after the five fixed ones")
     parser.add_argument("--seed", type=int, default=5, help="seed of the random points")
     args = parser.parse_args()

@@ -46,9 +46,9 @@ def train_regressor(
     ),
     teachers: Optional[list[Path]] = typer.Option(
         None, "--teacher", metavar="MODEL.keras",
-        help="Distil: fit the mean probabilities of these regressors (repeat the option; several seeds make an "
-        "ensemble; a saved ensemble may be given as one) at random points of the parameter box, in place of the "
-        "training spectra. Usually with --init.",
+        help="Distil: fit the mean probabilities of these regressors at random points of the parameter box, in "
+        "place of the training spectra. Repeat the option for several seeds, which form an ensemble, or give a "
+        "saved ensemble once. Usually with --init.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output model."),
     spec_file: Optional[Path] = SpecOption,
@@ -70,7 +70,7 @@ def train_regressor(
     from neuromct_tf.data.histograms import build_grid_histograms, cache_directory_for
     from neuromct_tf.io.atomic import check_output_path
     from neuromct_tf.models.regressor import RegressorConfig, build_ensemble, load_regressor
-    from neuromct_tf.training.regressor import TrainingConfig, train_regressor as run_training
+    from neuromct_tf.training.regressor import TrainingConfig, load_initial_model, train_regressor as run_training
 
     spec = read_spec(spec_file)
     if out.suffix != ".keras":
@@ -78,8 +78,8 @@ def train_regressor(
     if not resume:
         check_output_path(out, overwrite)
     if initial_model is not None and not resume:
-        # Fail before the histogramming pass: a file that is missing or not a regressor stops here.
-        load_regressor(initial_model, spec)
+        # Check the file before the histogramming pass, which takes minutes on a full grid.
+        load_initial_model(initial_model, spec)
     teacher = None
     if teachers:
         loaded = [load_regressor(path, spec)[0] for path in teachers]

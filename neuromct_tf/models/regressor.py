@@ -22,7 +22,7 @@ Ensembles
 :func:`build_ensemble` joins regressors trained with different seeds into one
 model with the same inputs and outputs: its probabilities are the mean of the
 members' probabilities (:class:`MeanProbabilityLogits`). The error of one
-trained model scatters from seed to seed; the mean of M independent members
+trained model scatters from seed to seed. The mean of M independent members
 cuts the scattering part by about sqrt(M) and costs M times the compute of
 one member.
 """
@@ -269,10 +269,6 @@ def build_regressor(spec: DataSpec, config: RegressorConfig = RegressorConfig())
     return model
 
 
-def _member_logits(model: keras.Model, name: str) -> keras.Model:
-    return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name=name)
-
-
 def ensemble_members(model: keras.Model) -> list[keras.Model]:
     """Return the member logit models of an ensemble, or an empty list for a single regressor."""
     return [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name.startswith(MEMBER_PREFIX)]
@@ -307,26 +303,30 @@ def build_ensemble(members: list[keras.Model], origins: list[str] | None = None)
     singles = []
     for model, origin in zip(members, origins):
         spec = model_spec(model, origin)
-        singles.extend((single, spec, origin) for single in ensemble_members(model) or [model])
+        inner = ensemble_members(model)
+        for single in inner if inner else [model]:
+            singles.append((single, spec, origin))
     if len(singles) < 2:
-        raise InvalidInputError(f"an ensemble needs at least two regressors; got {len(singles)}")
+        raise InvalidInputError(
+            f"an ensemble needs at least two regressors, got {len(singles)}; give more model files"
+        )
     _, first_spec, first_origin = singles[0]
     for _, spec, origin in singles[1:]:
         first_spec.check_compatible(spec, what=f"regressor {origin} (against {first_origin})")
     params = keras.Input(shape=(3,), dtype="float32", name="params")
     source = keras.Input(shape=(), dtype="int32", name="source")
-    member_logits = [
-        _member_logits(model, f"{MEMBER_PREFIX}{index}")({"params": params, "source": source})
-        for index, (model, _, _) in enumerate(singles)
-    ]
+    member_logits = []
+    for index, (model, _, _) in enumerate(singles):
+        member = logits_model(model, name=f"{MEMBER_PREFIX}{index}")
+        member_logits.append(member({"params": params, "source": source}))
     logits = MeanProbabilityLogits(name=LOGITS_LAYER)(member_logits)
     probabilities = layers.Softmax(name="probabilities")(logits)
     return keras.Model({"params": params, "source": source}, probabilities, name="spectrum_regressor_ensemble")
 
 
-def logits_model(model: keras.Model) -> keras.Model:
+def logits_model(model: keras.Model, name: str = "spectrum_regressor_logits") -> keras.Model:
     """Return a model that shares the weights of ``model`` and outputs the temperature-scaled logits."""
-    return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name="spectrum_regressor_logits")
+    return keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output, name=name)
 
 
 def model_spec(model: keras.Model, origin: str) -> DataSpec:

@@ -25,8 +25,7 @@ Recipe
   uniformly in the parameter box afresh at every step, so the student learns
   the teacher between the grid points as well as on them. An epoch has as
   many steps as with the training grid. The ensemble is the more accurate
-  model and the student the faster one; the student keeps one member's cost
-  in the fit.
+  model, and the student keeps the cost of one member in the fit.
 - A checkpoint (model, optimizer state and loop state) is written after
   every epoch, so ``resume=True`` continues after a kill from the last
   finished epoch, with the same shuffling and noise as an uninterrupted run.
@@ -244,12 +243,7 @@ def train_regressor(
         check_output_path(output, overwrite)
         keras.utils.set_random_seed(config.seed)
         if initial_model is not None:
-            model, _ = load_regressor(initial_model, spec, compile=False)
-            if ensemble_members(model):
-                raise InvalidInputError(
-                    f"{initial_model} is an ensemble; start from one of its members, and pass the ensemble "
-                    "with --teacher to distil it"
-                )
+            model = load_initial_model(initial_model, spec)
             logger.info("starting from the weights of %s", initial_model)
         else:
             model = build_regressor(spec, model_config)
@@ -313,6 +307,25 @@ def train_regressor(
         epochs_run=state.epoch, stopped_early=stopped_early, wall_seconds=time.perf_counter() - start,
         num_weights=int(sum(np.prod(v.shape) for v in model.trainable_weights)),
     )
+
+
+def load_initial_model(path: str | Path, spec: DataSpec) -> keras.Model:
+    """Load the regressor that starts a fine-tuning or distillation run.
+
+    Raises
+    ------
+    InvalidInputError
+        If the file is missing, is not a regressor, or is an ensemble.
+    SpecMismatchError
+        If the model was made for another spec.
+    """
+    model, _ = load_regressor(path, spec, compile=False)
+    if ensemble_members(model):
+        raise InvalidInputError(
+            f"{path} is an ensemble, which cannot be fine-tuned as one model; start from one of its members, "
+            "and pass the ensemble with --teacher to distil it"
+        )
+    return model
 
 
 def _make_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:

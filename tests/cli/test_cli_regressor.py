@@ -179,7 +179,7 @@ def _tiny_config():
 
 
 @pytest.mark.parametrize("option", ["--teacher", "--init"])
-def test_model_options_reject_missing_and_foreign_files(run_cli, tiny_grids, tmp_path, option):
+def test_model_options_reject_bad_files(run_cli, tiny_grids, tmp_path, option):
     from neuromct_tf.models.bundled import default_gan_path
 
     text = tmp_path / "notes.keras"

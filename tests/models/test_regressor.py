@@ -247,7 +247,7 @@ def random_points(spec, size, seed):
     return rng.uniform(box[:, 0], box[:, 1], size=(size, 3)), rng.integers(0, len(spec.sources), size=size)
 
 
-def test_ensemble_is_mean_of_members_and_round_trips(tmp_path, tiny_spec):
+def test_ensemble_mean_and_round_trip(tmp_path, tiny_spec):
     members = []
     for seed in (1, 2, 3):
         keras.utils.set_random_seed(seed)
@@ -265,12 +265,12 @@ def test_ensemble_is_mean_of_members_and_round_trips(tmp_path, tiny_spec):
     # Float32 softmax of 160 bins: agreement to 1e-6 absolute on probabilities of order 1e-2.
     np.testing.assert_allclose(predict_spectra(loaded, points, sources), expected, atol=1e-6)
     assert not np.allclose(expected, predict_spectra(members[0], points, sources), atol=1e-4)
-    # The likelihood reads the logits; their softmax is the mean probability as well.
+    # The likelihood reads the logits, and their softmax is the mean probability as well.
     logits = keras.ops.convert_to_numpy(logits_model(loaded)({"params": points.astype(np.float32), "source": sources}))
     np.testing.assert_allclose(np.exp(logits), expected, rtol=1e-4)
 
 
-def test_ensemble_rejects_one_member_and_other_specs(tiny_spec):
+def test_ensemble_rejects_bad_members(tiny_spec):
     model = build_regressor(tiny_spec, TINY_MODEL)
     with pytest.raises(InvalidInputError, match="at least two regressors"):
         build_ensemble([model])
@@ -279,7 +279,7 @@ def test_ensemble_rejects_one_member_and_other_specs(tiny_spec):
         build_ensemble([model, other], ["tiny.keras", "other.keras"])
 
 
-def test_distillation_learns_the_teacher(tmp_path, tiny_grids, histograms):
+def test_distillation_learns_teacher(tmp_path, tiny_grids, histograms):
     spec = tiny_grids["spec"]
     train, validation = histograms
     # Teacher: an ensemble of two untrained models of other seeds, a smooth function of the
